@@ -1,0 +1,51 @@
+"""Encoder bodies and decoders: `mlp` and `conv`. The encoder body ends in features; the heads live in vae.model."""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from vae.config import TrialConfig, UserError
+
+
+def build_encoder_body(config: TrialConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    inputs = keras.Input(image_shape)
+    if config.arch == "mlp":
+        features = layers.Flatten()(inputs)
+        for width in config.hidden:
+            features = layers.Dense(width, activation="relu")(features)
+    else:
+        _check_conv_shape(config, image_shape)
+        features = inputs
+        for channels in config.filters:
+            features = layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu")(features)
+        features = layers.Flatten()(features)
+        features = layers.Dense(config.hidden[-1], activation="relu")(features)
+    return keras.Model(inputs, features, name="encoder_body")
+
+
+def build_decoder(config: TrialConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+    """z -> per-pixel logits shaped like the image (the likelihood turns them into p(x | z))."""
+    height, width, channels = image_shape
+    latent = keras.Input((config.latent_dim,))
+    if config.arch == "mlp":
+        hidden = latent
+        for units in reversed(config.hidden):
+            hidden = layers.Dense(units, activation="relu")(hidden)
+        logits = layers.Reshape(image_shape)(layers.Dense(height * width * channels)(hidden))
+    else:
+        stride_total = 2 ** len(config.filters)
+        base = (height // stride_total, width // stride_total, config.filters[-1])
+        hidden = layers.Dense(config.hidden[-1], activation="relu")(latent)
+        hidden = layers.Dense(base[0] * base[1] * base[2], activation="relu")(hidden)
+        hidden = layers.Reshape(base)(hidden)
+        for filters in reversed(config.filters):
+            hidden = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(hidden)
+        logits = layers.Conv2DTranspose(channels, 3, padding="same")(hidden)
+    return keras.Model(latent, logits, name="decoder")
+
+
+def _check_conv_shape(config: TrialConfig, image_shape: tuple[int, int, int]) -> None:
+    stride_total = 2 ** len(config.filters)
+    if image_shape[0] % stride_total or image_shape[1] % stride_total:
+        raise UserError(f"arch=conv with {len(config.filters)} stride-2 layers needs image height and width "
+                        f"divisible by {stride_total}, got {image_shape[:2]}; use fewer filters or arch=mlp")

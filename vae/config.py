@@ -1,0 +1,144 @@
+"""The one validated configuration of a single training run (no TensorFlow import here).
+
+`TrialConfig` flows top-down: `python -m vae.train --set k=v`, `sweep.trial`, and every Optuna trial build
+one and hand it to `vae.train.run`. Errors meant for users are `UserError`s: the CLIs print them as one line
+and exit with code 2.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = ("mnist5k", "digits", *KERAS_DATASETS)
+ARCHS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned")
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported as one line, exit code 2, no traceback."""
+
+
+class TrialConfig(BaseModel):
+    """Everything one VAE/AE training run depends on. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # data
+    dataset: str = "mnist5k"
+    binarize: Literal["none", "static", "dynamic"] = "none"
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    # model
+    model: Literal["vae", "ae"] = "vae"
+    arch: Literal["mlp", "conv"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [512, 256])
+    filters: list[int] = Field(default_factory=lambda: [32, 64])
+    latent_dim: int = Field(16, ge=1)
+    likelihood: Literal["bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned"] = "bernoulli"
+    gaussian_sigma: float = Field(1.0, gt=0)
+    variance_param: Literal["logvar", "softplus_std"] = "logvar"
+    # objective
+    reduction: Literal["sum", "mean"] = "sum"
+    beta: float = Field(1.0, gt=0)
+    kl_warmup_epochs: int = Field(0, ge=0)
+    free_bits: float = Field(0.0, ge=0)
+    # optimisation
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    seed: int = 0
+    # evaluation
+    iwae_samples: int = Field(100, ge=1)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value in DATASETS or (value.startswith("npz:") and len(value) > 4):
+            return value
+        raise ValueError(f"unknown dataset {value!r} (allowed: {', '.join(DATASETS)}, npz:PATH)")
+
+    @field_validator("hidden", "filters")
+    @classmethod
+    def _positive_sizes(cls, value: list[int]) -> list[int]:
+        if not value or any(size < 1 for size in value):
+            raise ValueError("must be a non-empty list of positive integers")
+        return value
+
+    def flat(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def format_validation_error(error: ValidationError, source: str = "config") -> str:
+    """One line naming the key path, the problem and, where there is a fixed set, the allowed values."""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r}")
+        elif item["type"] == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            problems.append(f"{key}: got {item['input']!r}, allowed: {expected}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{key}: {message} (got {item['input']!r})")
+    return f"{source}: " + "; ".join(problems)
+
+
+def allowed_keys(model: type[BaseModel]) -> str:
+    return ", ".join(model.model_fields)
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`["a.b=1e-4", "c=[1, 2]"]` -> `{"a": {"b": 0.0001}, "c": [1, 2]}`; values are YAML scalars/flows."""
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {pair!r}: expected key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise UserError(f"--set {pair!r}: value is not valid YAML") from None
+        if isinstance(value, str):
+            value = _yaml11_float(value)
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {pair!r}: {part!r} is not a mapping")
+        node[parts[-1]] = value
+    return result
+
+
+_FLOAT_LIKE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _yaml11_float(text: str) -> Any:
+    """PyYAML follows YAML 1.1 and reads `1e-4` as a string; users mean a float."""
+    return float(text) if _FLOAT_LIKE.match(text.strip()) else text
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_trial_config(values: dict[str, Any], source: str = "config") -> TrialConfig:
+    try:
+        return TrialConfig(**values)
+    except ValidationError as error:
+        raise UserError(format_validation_error(error, source) + f" [keys: {allowed_keys(TrialConfig)}]"
+                        if any(e["type"] == "extra_forbidden" for e in error.errors())
+                        else format_validation_error(error, source)) from None
+    except TypeError as error:
+        raise UserError(f"{source}: {error}") from None

