@@ -1,0 +1,130 @@
+"""One trial table for every source: the column layout shared by Optuna, offline W&B files and the W&B API.
+
+Columns, in order: `number`, `state`, `study`, the trial config (swept parameters first: `beta`, `latent_dim`,
+`reduction`, `arch`, `model`, `likelihood`, `dataset`, then every other config key), every `test/<metric>`
+(None -> NaN), `kl_per_dim` (a float numpy array per row, NaN where absent), `effective_beta`,
+`train_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
+`status`, `evidence` (from `analysis.diagnose`).
+`frame.attrs`: `source`, `study`, `swept` (parameter names that were searched or that vary),
+`study_attrs` (Optuna study user attrs, if any), `thresholds`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from analysis.diagnose import Thresholds, diagnose
+
+CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
+CORE_METRICS = ("test/recon_nll", "test/kl", "test/nelbo", "test/iwae_nll", "test/active_units",
+                "test/mutual_info", "test/recon_diversity", "test/sharpness")
+RUN_INFO = ("effective_beta", "train_seconds", "epochs_run", "examples_per_second", "wandb_run_id",
+            "artifact_dir", "fail_reason")
+NOT_CONFIG = {"study", "trial_number"}
+
+
+@dataclass
+class TrialRecord:
+    """What any source knows about one trial, before normalisation."""
+
+    number: int
+    state: str
+    config: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # Optuna user attrs or the W&B summary
+    study: str | None = None  # W&B group, when runs of several groups are read together
+
+
+def to_float(value: Any) -> float:
+    if value is None or isinstance(value, (list, dict, tuple)):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def per_dim_array(value: Any) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)) and len(value) > 0:
+        return np.array([to_float(item) for item in value], dtype=float)
+    return math.nan
+
+
+def effective_beta(row: dict[str, Any], values: dict[str, Any]) -> float:
+    """Recorded effective beta; else beta (sum) or beta x pixels (mean) when the pixel count is known."""
+    for key in ("effective_beta", "test/effective_beta"):
+        if not math.isnan(to_float(values.get(key))):
+            return to_float(values[key])
+    beta = to_float(row.get("beta"))
+    if row.get("model") == "ae":
+        return math.nan
+    if row.get("reduction", "sum") == "sum":
+        return beta
+    pixels = to_float(values.get("num_pixels", values.get("test/num_pixels")))
+    return beta * pixels
+
+
+def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
+    values = record.values
+    row: dict[str, Any] = {"number": int(record.number), "state": record.state, "study": record.study or study}
+    config = {key: value for key, value in record.config.items() if key not in NOT_CONFIG}
+    row.update(config)
+    row.update(record.params)
+    for key, value in values.items():
+        if key.startswith("test/") and key != "test/kl_per_dim":
+            row[key] = to_float(value)
+    row["kl_per_dim"] = per_dim_array(values.get("test/kl_per_dim"))
+    row["effective_beta"] = effective_beta(row, values)
+    for key in ("train_seconds", "epochs_run", "examples_per_second"):
+        row[key] = to_float(values.get(key))
+    for key in ("wandb_run_id", "artifact_dir", "fail_reason"):
+        value = values.get(key)
+        row[key] = str(value) if value not in (None, "") else None
+    return row
+
+
+def _ordered(columns: Iterable[str], swept: list[str]) -> list[str]:
+    columns = list(columns)
+    head = ["number", "state", "study"]
+    params = [name for name in (*swept, *CORE_PARAMS) if name in columns]
+    params = list(dict.fromkeys(params))
+    metrics = sorted(name for name in columns if name.startswith("test/"))
+    tail = ["kl_per_dim", *RUN_INFO]
+    known = set(head) | set(params) | set(metrics) | set(tail)
+    other = sorted(name for name in columns if name not in known)
+    return head + params + other + metrics + tail
+
+
+def varying(frame: pd.DataFrame, candidates: Iterable[str]) -> list[str]:
+    """Names among `candidates` whose values differ between rows (lists compared as text)."""
+    names = []
+    for name in candidates:
+        if name in frame and frame[name].map(repr).nunique() > 1:
+            names.append(name)
+    return names
+
+
+def build_frame(records: list[TrialRecord], *, source: str, study: str | None,
+                swept: Iterable[str] = (), study_attrs: dict[str, Any] | None = None,
+                thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+    """Normalise the records into the shared layout and add `status`/`evidence`."""
+    rows = [_row(record, study) for record in sorted(records, key=lambda record: record.number)]
+    frame = pd.DataFrame(rows)
+    for name in CORE_PARAMS:
+        if name not in frame:
+            frame[name] = None
+    for name in CORE_METRICS:
+        if name not in frame:
+            frame[name] = math.nan
+    config_names = {key for record in records for key in record.config if key not in NOT_CONFIG}
+    candidates = config_names | {key for record in records for key in record.params}
+    swept_names = list(dict.fromkeys([*swept, *(key for record in records for key in record.params),
+                                      *varying(frame[frame["state"] == "COMPLETE"], sorted(candidates))]))
+    frame = frame[_ordered(frame.columns, swept_names)]
+    frame = diagnose(frame, thresholds)
+    frame.attrs.update(source=source, study=study, swept=swept_names, study_attrs=study_attrs or {})
+    return frame

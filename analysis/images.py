@@ -1,0 +1,85 @@
+"""Reconstruction images from the trials' artifact folders, and which runs to show side by side.
+
+Each artifact folder holds `reconstructions.npz` (arrays `originals`, `reconstructions`, float (n, h, w, c) in
+[0, 1]) and `reconstructions.png` (originals row above reconstructions row). The npz is preferred; the png is
+split into its top and bottom halves when the npz is missing.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+NPZ, PNG = "reconstructions.npz", "reconstructions.png"
+
+
+def _folder(artifact_dir: Any) -> Path | None:
+    if not isinstance(artifact_dir, str) or not artifact_dir:
+        return None
+    folder = Path(artifact_dir)
+    return folder if folder.is_dir() else None
+
+
+def has_reconstructions(artifact_dir: Any) -> bool:
+    folder = _folder(artifact_dir)
+    return folder is not None and ((folder / NPZ).is_file() or (folder / PNG).is_file())
+
+
+def strip(images: np.ndarray, n_images: int) -> np.ndarray:
+    """(n, h, w[, c]) -> one image of the first `n_images` side by side with a 1-pixel white gap."""
+    images = np.clip(np.asarray(images, dtype=float)[:n_images], 0.0, 1.0)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    gap_shape = (images.shape[1], 1) + images.shape[3:]
+    pieces = []
+    for index, image in enumerate(images):
+        if index:
+            pieces.append(np.ones(gap_shape))
+        pieces.append(image)
+    return np.concatenate(pieces, axis=1)
+
+
+def load_reconstructions(artifact_dir: Any, n_images: int = 8) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """(originals strip, reconstructions strip) for one trial, or None when the folder has neither file."""
+    folder = _folder(artifact_dir)
+    if folder is None:
+        return None
+    try:
+        if (folder / NPZ).is_file():
+            with np.load(folder / NPZ) as arrays:
+                originals = arrays["originals"] if "originals" in arrays.files else None
+                return (strip(originals, n_images) if originals is not None else None,
+                        strip(arrays["reconstructions"], n_images))
+        if (folder / PNG).is_file():
+            from PIL import Image
+
+            picture = np.asarray(Image.open(folder / PNG).convert("L"), dtype=float) / 255.0
+            half = picture.shape[0] // 2
+            return picture[:half], picture[half:]
+    except (OSError, KeyError, ValueError):
+        return None
+    return None
+
+
+def _sorted(frame: pd.DataFrame, ascending: bool) -> list[dict]:
+    if frame.empty:
+        return []
+    key = frame["effective_beta"].astype(float).fillna(frame["beta"].astype(float))
+    return frame.assign(_key=key).sort_values("_key", ascending=ascending).drop(columns="_key").to_dict("records")
+
+
+def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
+    """Up to `max_runs` finished runs with images: collapsed ones (strongest regularisation first) next to
+    healthy ones (weakest first), one partial and one AE when there are any."""
+    if frame.empty:
+        return []
+    usable = frame[frame["artifact_dir"].map(has_reconstructions)]
+    by_status = {status: usable[usable["status"] == status] for status in ("collapsed", "partial", "healthy", "ae")}
+    extras = [rows[0] for rows in (_sorted(by_status["partial"], True), _sorted(by_status["ae"], True)) if rows]
+    room = max(max_runs - len(extras), 2)
+    collapsed = _sorted(by_status["collapsed"], False)[: math.ceil(room / 2)]
+    healthy = _sorted(by_status["healthy"], True)[: room - len(collapsed)]
+    return (collapsed + healthy + extras)[:max_runs]

@@ -1,0 +1,212 @@
+"""Trials -> pandas: from an Optuna storage, from offline W&B run files, or from the W&B API.
+
+All three return the layout described in `analysis.frame` (one row per trial, `status` and `evidence` from
+`analysis.diagnose`). Problems the user can fix (missing storage or study, no finished trials, no runs in a
+W&B directory) raise `vae.config.UserError` with a one-line message.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from analysis.diagnose import Thresholds
+from analysis.frame import TrialRecord, build_frame
+from analysis.wandb_file import WandbFileError, WandbRun, read_run
+from vae.config import UserError
+
+WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", "crashed": "FAIL",
+                "killed": "FAIL", "preempted": "FAIL", "pending": "WAITING"}
+
+
+def storage_url(storage: str) -> str:
+    """Accept an SQLAlchemy URL or a plain path to an SQLite file; refuse a SQLite file that does not exist
+    (Optuna would silently create an empty one)."""
+    if "://" not in storage:
+        storage = f"sqlite:///{Path(storage).resolve()}"
+    if storage.startswith("sqlite:"):
+        database = storage.split(":///", 1)[1] if ":///" in storage else ""
+        if not database or database == ":memory:" or not Path(database).is_file():
+            raise UserError(f"no Optuna storage at {storage} (file not found)")
+    return storage
+
+
+def study_names(storage: str) -> list[str]:
+    import optuna
+
+    try:
+        return sorted(optuna.study.get_all_study_names(storage=storage_url(storage)))
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
+        raise UserError(f"cannot open Optuna storage {redact(storage)}: {str(error).splitlines()[0]}") from None
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _require_finished(records: list[TrialRecord], what: str) -> None:
+    if not records:
+        raise UserError(f"{what} has no trials")
+    if not any(record.state == "COMPLETE" for record in records):
+        counts = Counter(record.state for record in records)
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+        reasons = [record.values.get("fail_reason") for record in records if record.values.get("fail_reason")]
+        hint = f"; first fail reason: {str(reasons[0]).splitlines()[0]}" if reasons else ""
+        raise UserError(f"{what} has no finished trials ({summary}){hint}")
+
+
+def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+    """One row per trial of an Optuna study (`study=None`: the storage's only study)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = study_names(storage)
+    if study is None:
+        if len(names) != 1:
+            raise UserError(f"{redact(storage)} holds {len(names)} studies; choose one with --study "
+                            f"({', '.join(names) or 'none'})")
+        study = names[0]
+    if study not in names:
+        raise UserError(f"no study {study!r} in {redact(storage)} (studies: {', '.join(names) or 'none'})")
+    loaded = optuna.load_study(study_name=study, storage=storage_url(storage))
+    records = []
+    for trial in loaded.get_trials(deepcopy=False):
+        attrs = dict(trial.user_attrs)
+        config = attrs.pop("config", None) or {}
+        records.append(TrialRecord(number=trial.number, state=trial.state.name, config=dict(config),
+                                   params=dict(trial.params), values=attrs))
+    _require_finished(records, f"study {study!r}")
+    study_attrs = dict(loaded.user_attrs)
+    swept = list((study_attrs.get("search_space") or {}).keys())
+    return build_frame(records, source="optuna", study=study, swept=swept, study_attrs=study_attrs,
+                       thresholds=thresholds)
+
+
+def _number(name: str, config: dict[str, Any], fallback: int) -> int:
+    if isinstance(config.get("trial_number"), (int, float)):
+        return int(config["trial_number"])
+    match = re.fullmatch(r"trial-(\d+)", name or "")
+    return int(match.group(1)) if match else fallback
+
+
+def _per_dim_from_table(summary: dict[str, Any], read_table: Callable[[str], Any] | None) -> Any:
+    """`test/kl_per_dim` if the summary holds the list, else the `kl_per_dim` wandb.Table's `kl` column."""
+    if isinstance(summary.get("test/kl_per_dim"), list):
+        return summary["test/kl_per_dim"]
+    ref = summary.get("kl_per_dim")
+    if isinstance(ref, list):
+        return ref
+    if read_table is None or not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
+        return None
+    try:
+        table = read_table(ref["path"])
+        columns = table["columns"]
+        dim, kl = columns.index("dim"), columns.index("kl")
+        return [row[kl] for row in sorted(table["data"], key=lambda row: row[dim])]
+    except Exception:  # noqa: BLE001 - a missing or odd table only loses the per-dim values
+        return None
+
+
+def _wandb_record(name: str, config: dict[str, Any], summary: dict[str, Any], state: str, fallback: int,
+                  run_id: str, read_table: Callable[[str], Any] | None) -> TrialRecord:
+    values = {key: value for key, value in summary.items() if not key.startswith("_")}
+    values["test/kl_per_dim"] = _per_dim_from_table(summary, read_table)
+    values.setdefault("wandb_run_id", run_id)
+    if values.get("fail_reason") and state == "COMPLETE":
+        state = "FAIL"
+    return TrialRecord(number=_number(name, config, fallback), state=state, config=dict(config), values=values)
+
+
+def wandb_run_files(path: str | Path) -> list[Path]:
+    """Every `run-*.wandb` under `path` (a WANDB_DIR, its `wandb/` folder, or one run folder)."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    found = {file.resolve() for file in root.rglob("*.wandb") if "latest-run" not in file.parts}
+    return sorted(found)
+
+
+def read_wandb_runs(path: str | Path) -> list[WandbRun]:
+    if not Path(path).exists():
+        raise UserError(f"W&B directory {path} does not exist")
+    runs = []
+    for file in wandb_run_files(path):
+        try:
+            runs.append(read_run(file))
+        except WandbFileError:
+            continue
+    if not runs:
+        raise UserError(f"no W&B runs (run-*.wandb files) under {path}")
+    return runs
+
+
+def from_wandb_dir(path: str | Path, group: str | None = None,
+                   thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+    """One row per offline W&B run under `path` (optionally only the runs of one group = study)."""
+    runs = read_wandb_runs(path)
+    groups = sorted({run.group for run in runs})
+    if group is not None:
+        runs = [run for run in runs if run.group == group]
+        if not runs:
+            raise UserError(f"no W&B runs with group {group!r} under {path} (groups: {', '.join(groups)})")
+    latest: dict[str, WandbRun] = {}
+    for run in runs:  # a resumed run writes a second file with the same id; keep the longest history
+        if run.run_id not in latest or len(run.history) >= len(latest[run.run_id].history):
+            latest[run.run_id] = run
+    records = []
+    for index, run in enumerate(latest.values()):
+        state = "RUNNING" if run.exit_code is None else ("COMPLETE" if run.exit_code == 0 else "FAIL")
+        record = _wandb_record(run.name, run.config, run.summary, state, index, run.run_id,
+                               lambda rel, run=run: json.loads((run.files_dir / rel).read_text()))
+        record.study = run.group or run.config.get("study")
+        records.append(record)
+    label = group or (groups[0] if len(groups) == 1 else None)
+    _require_finished(records, f"W&B directory {path}")
+    frame = build_frame(records, source="wandb-dir", study=label, thresholds=thresholds)
+    frame.attrs["groups"] = groups
+    return frame
+
+
+def _plain(mapping: Any) -> dict[str, Any]:
+    if mapping is None:
+        return {}
+    data = getattr(mapping, "_json_dict", None)
+    data = dict(data) if isinstance(data, dict) else dict(mapping)
+    return {key: (value["value"] if isinstance(value, dict) and set(value) <= {"value", "desc"}
+                  and "value" in value else value) for key, value in data.items()}
+
+
+def from_wandb_api(path: str, group: str, api: Any = None, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+    """One row per run of `group` (= study) in the W&B project `path` ("entity/project")."""
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    try:
+        runs: Iterable[Any] = list(api.runs(path, filters={"group": group}))
+    except Exception as error:  # noqa: BLE001 - network/auth errors reach the user as one line
+        raise UserError(f"cannot list W&B runs of {path} group {group!r}: {str(error).splitlines()[0]}") from None
+    if not runs:
+        raise UserError(f"no W&B runs in {path} with group {group!r}")
+
+    records = []
+    for index, run in enumerate(runs):
+        def read_table(rel: str, run: Any = run) -> Any:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                run.file(rel).download(root=tmp, replace=True)
+                return json.loads((Path(tmp) / rel).read_text())
+
+        state = WANDB_STATES.get(str(getattr(run, "state", "finished")), "FAIL")
+        records.append(_wandb_record(getattr(run, "name", ""), _plain(run.config), _plain(run.summary), state,
+                                     index, getattr(run, "id", ""), read_table))
+    _require_finished(records, f"W&B group {group!r} of {path}")
+    return build_frame(records, source="wandb-api", study=group, thresholds=thresholds)
