@@ -7,23 +7,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
-import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vae import data, images, metrics  # noqa: E402
-from vae.config import TrialConfig, UserError, build_trial_config, parse_overrides  # noqa: E402
-from vae.evaluate import Evaluator  # noqa: E402
-from vae.model import VAE  # noqa: E402
+from vae import data, images, metrics
+from vae.config import TrialConfig, UserError, build_trial_config, parse_overrides
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -39,66 +31,28 @@ class TrialResult:
     artifact_dir: Path | None
 
 
-class _EpochEnd(keras.callbacks.Callback):
-    """KL warm-up before each epoch; after it: NaN check, validation metrics, history row, the caller's hook."""
-
-    def __init__(self, config: TrialConfig, evaluator: Evaluator, val_images: np.ndarray, on_epoch: EpochHook | None):
-        super().__init__()
-        self.config, self.evaluator, self.val_images, self.on_epoch = config, evaluator, val_images, on_epoch
-        self.history: list[dict[str, float]] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.config.kl_warmup_epochs:
-            ramp = min(1.0, epoch / self.config.kl_warmup_epochs)
-            self.model.kl_weight.assign(self.config.beta * ramp)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {name: float(value) for name, value in (logs or {}).items()}
-        if not all(math.isfinite(logs.get(name, 0.0)) for name in ("loss", "recon", "kl")):
-            raise NonFiniteLoss(f"non-finite training loss at epoch {epoch}: loss={logs.get('loss')}, "
-                                f"recon={logs.get('recon')}, kl={logs.get('kl')}")
-        row = {"epoch": epoch, "train/loss": logs["loss"], "train/recon": logs["recon"], "train/kl": logs["kl"]}
-        row.update(self.evaluator.quick(self.val_images))
-        self.history.append(row)
-        if self.on_epoch is not None:
-            self.on_epoch(epoch, row)
-
-
-def build_model(config: TrialConfig, image_shape: tuple[int, int, int], steps_per_epoch: int) -> VAE:
-    keras.utils.set_random_seed(config.seed)
-    model = VAE(config, image_shape)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=True,
-                  steps_per_execution=steps_per_epoch)
-    return model
-
-
 def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochHook | None = None,
         verbose: int = 0) -> TrialResult:
-    """Train, evaluate on the test split, write artifacts into `out_dir` (if given)."""
+    """Train, evaluate on the test split, write artifacts into `out_dir` (if given).
+
+    Data are loaded (and bad data refused) before TensorFlow is imported.
+    """
     splits = data.load_splits(config)
-    train_data = data.make_train_dataset(splits.train, config.batch_size, config.seed)
-    steps_per_epoch = max(1, len(splits.train) // config.batch_size)
-    model = build_model(config, splits.image_shape, steps_per_epoch)
-    evaluator = Evaluator(model)
-    epoch_end = _EpochEnd(config, evaluator, splits.val, on_epoch)
+    from vae.fit import fit  # TensorFlow starts here
 
-    started = time.perf_counter()
-    model.fit(train_data, epochs=config.epochs, verbose=verbose, callbacks=[epoch_end], shuffle=False)
-    train_seconds = time.perf_counter() - started
-    epochs_run = len(epoch_end.history)
-
-    test_metrics, recon_images = evaluator.full(splits.test, config.iwae_samples, config.seed)
+    fitted = fit(config, splits, on_epoch, verbose)
+    test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed)
     test_metrics.update({
         "effective_beta": metrics.effective_beta(config.beta, config.reduction, splits.num_pixels),
         "num_pixels": splits.num_pixels,
-        "train_seconds": train_seconds,
-        "epochs_run": epochs_run,
-        "examples_per_second": epochs_run * steps_per_epoch * config.batch_size / train_seconds,
+        "train_seconds": fitted.train_seconds,
+        "epochs_run": len(fitted.history),
+        "examples_per_second": fitted.examples_seen / fitted.train_seconds,
     })
-    result = TrialResult(metrics=test_metrics, history=epoch_end.history, artifact_dir=None)
+    result = TrialResult(metrics=test_metrics, history=fitted.history, artifact_dir=None)
     if out_dir is not None:
         result.artifact_dir = write_artifacts(Path(out_dir), result, splits.test, recon_images,
-                                              model.decode_prior(64).numpy())
+                                              fitted.model.decode_prior(64).numpy())
     return result
 
 

@@ -1,0 +1,94 @@
+"""vae.data: loaders (embedded, npz, keras cache), scaling, deterministic split, binarization."""
+import gzip
+
+import numpy as np
+import pytest
+
+from vae import data
+from vae.config import TrialConfig, UserError
+
+
+def test_mnist5k_is_real_mnist_scaled_to_unit_interval():
+    images = data.load_images("mnist5k")
+    assert images.shape == (5000, 28, 28, 1) and images.dtype == np.float32
+    assert images.min() == 0.0 and images.max() == 1.0
+    assert 0.1 < images.mean() < 0.15  # MNIST's mean intensity is ~0.13
+
+
+def test_digits_dataset_scaled():
+    images = data.load_images("digits")
+    assert images.shape[1:] == (8, 8, 1) and images.max() == 1.0
+
+
+def test_split_is_deterministic_disjoint_and_shuffled():
+    config = TrialConfig(seed=3)
+    images = np.arange(1000, dtype=np.float32).reshape(1000, 1, 1, 1)
+    first, again = data.split(images, config), data.split(images, config)
+    assert np.array_equal(first.train, again.train) and np.array_equal(first.test, again.test)
+    assert (len(first.train), len(first.val), len(first.test)) == (800, 100, 100)
+    together = np.concatenate([first.train, first.val, first.test]).ravel()
+    assert sorted(together.tolist()) == list(range(1000))
+    assert not np.array_equal(data.split(images, TrialConfig(seed=4)).test, first.test)
+    assert not np.array_equal(first.test.ravel(), np.arange(100))  # mnist_data() is sorted by label
+
+
+def test_static_binarization_gives_binary_images_with_the_same_mean():
+    images = np.random.default_rng(0).random((2000, 4, 4, 1)).astype(np.float32)
+    splits = data.split(images, TrialConfig(binarize="static"))
+    assert set(np.unique(splits.train)) <= {0.0, 1.0}
+    assert abs(splits.train.mean() - 0.5) < 0.02
+    dynamic = data.split(images, TrialConfig(binarize="dynamic"))
+    assert set(np.unique(dynamic.test)) <= {0.0, 1.0} and len(np.unique(dynamic.train)) > 2
+
+
+def test_npz_loader_reads_a_local_file(tmp_path):
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (40, 6, 6), dtype=np.uint8), y=np.zeros(40))
+    images = data.load_images(f"npz:{path}")
+    assert images.shape == (40, 6, 6, 1) and 0.0 <= images.min() and images.max() <= 1.0 and images.max() > 0.9
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "file not found"),
+    (b"this is not a zip archive", "not a readable .npz"),
+    ("no_x", "no array 'x'"),
+])
+def test_npz_errors_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "bad.npz"
+    if content == "no_x":
+        np.savez(path, images=np.zeros((20, 4, 4)))
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        data.load_images(f"npz:{path}")
+
+
+def _write_idx(path, array, magic):
+    header = magic.to_bytes(4, "big") + b"".join(dim.to_bytes(4, "big") for dim in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_keras_dataset_loader_reads_the_local_keras_cache(tmp_path, monkeypatch):
+    from keras.src.utils import file_utils
+
+    cache = tmp_path / "datasets" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split_name, count in (("train", 30), ("t10k", 10)):
+        _write_idx(cache / f"{split_name}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)), 2051)
+        _write_idx(cache / f"{split_name}-labels-idx1-ubyte.gz", rng.integers(0, 10, count), 2049)
+    original_get_file = file_utils.get_file
+    monkeypatch.setattr("keras.src.datasets.fashion_mnist.get_file",
+                        lambda *args, **kwargs: original_get_file(*args, cache_dir=str(tmp_path), **kwargs))
+    images = data.load_images("fashion_mnist")
+    assert images.shape == (40, 28, 28, 1) and images.max() <= 1.0
+
+
+def test_keras_dataset_offline_and_uncached_gives_one_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr("keras.src.datasets.mnist.get_file", offline)
+    with pytest.raises(UserError, match="npz:PATH"):
+        data.load_images("mnist")

@@ -1,0 +1,96 @@
+"""`python -m vae.train` end to end, as a user runs it: the seed's phenomenon and bad input."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_one_line_error, run_cli
+
+EPOCHS = "epochs=10"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Three runs on mnist5k: the pixel-averaged VAE, the summed VAE, and the AE baseline."""
+    runs = {}
+    for name, settings in {"mean": ["reduction=mean"], "sum": ["reduction=sum"], "ae": ["model=ae"]}.items():
+        out = tmp_path_factory.mktemp(name)
+        args = ["-m", "vae.train", "--out", str(out), "--set", EPOCHS]
+        for setting in settings:
+            args += ["--set", setting]
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[name] = (out, json.loads((out / "metrics.json").read_text()))
+    return runs
+
+
+def test_mean_reduction_overregularizes_every_reconstruction_is_the_same(trained):
+    _, metrics = trained["mean"]
+    assert metrics["effective_beta"] == 784.0
+    assert metrics["active_units"] == 0
+    assert metrics["recon_diversity"] < 0.05
+    assert metrics["kl"] < 0.1
+
+
+def test_sum_reduction_trains_a_healthy_vae(trained):
+    _, metrics = trained["sum"]
+    assert metrics["active_units"] >= 12  # of 16
+    assert metrics["recon_diversity"] > 0.4
+    assert 80 < metrics["nelbo"] < 160  # nats; a collapsed model sits above 200
+    assert metrics["nelbo"] == pytest.approx(metrics["recon_nll"] + metrics["kl"])
+    assert metrics["iwae_nll"] <= metrics["nelbo"]
+    assert metrics["mutual_info"] > 1.0
+    assert len(metrics["kl_per_dim"]) == 16 and sum(metrics["kl_per_dim"]) == pytest.approx(metrics["kl"], rel=1e-6)
+
+
+def test_ae_reconstructions_are_sharper_than_the_vae_ones(trained):
+    _, ae, = trained["ae"]
+    _, vae = trained["sum"]
+    assert ae["sharpness"] > vae["sharpness"]
+    assert ae["recon_nll"] < vae["recon_nll"]
+    assert ae["kl"] is None and ae["active_units"] is None  # KL-based metrics are undefined for the AE
+
+
+def test_artifacts_are_written(trained):
+    out, metrics = trained["sum"]
+    assert {"train_seconds", "epochs_run", "examples_per_second"} <= metrics.keys()
+    assert metrics["epochs_run"] == 10
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert len(rows) == 10 and {"train/loss", "val/nelbo", "val/active_units"} <= rows[0].keys()
+    assert float(rows[-1]["val/nelbo"]) < float(rows[0]["val/nelbo"])
+    recon = Image.open(out / "reconstructions.png")
+    assert recon.width > 4 * recon.height  # two rows: originals above reconstructions
+    assert Image.open(out / "samples.png").size[0] > 0
+    arrays = np.load(out / "reconstructions.npz")
+    assert arrays["originals"].shape == arrays["reconstructions"].shape
+
+
+@pytest.mark.parametrize("settings, needles", [
+    (["colour=red"], ["unknown key 'colour'", "latent_dim"]),
+    (["dataset=imagenet"], ["dataset", "mnist5k", "npz:PATH"]),
+    (["beta=0"], ["beta", "greater than 0"]),
+    (["beta=-1"], ["beta"]),
+    (["latent_dim=0"], ["latent_dim", "greater than or equal to 1"]),
+    (["latent_dim=abc"], ["latent_dim", "integer"]),
+    (["epochs=[1, 2]"], ["epochs"]),
+    (["reduction=median"], ["reduction", "'sum' or 'mean'"]),
+    (["dataset=npz:/nonexistent/x.npz"], ["npz:/nonexistent/x.npz", "not found"]),
+    (["novalue"], ["key=value"]),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, settings, needles):
+    args = ["-m", "vae.train", "--out", str(tmp_path / "out")]
+    for setting in settings:
+        args += ["--set", setting]
+    assert_one_line_error(run_cli(*args), *needles)
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_npz_and_npz_without_x(tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    assert_one_line_error(run_cli("-m", "vae.train", "--set", f"dataset=npz:{corrupt}"), "not a readable .npz")
+    no_x = tmp_path / "no_x.npz"
+    np.savez(no_x, images=np.zeros((20, 8, 8)))
+    assert_one_line_error(run_cli("-m", "vae.train", "--set", f"dataset=npz:{no_x}"), "no array 'x'", "images")
