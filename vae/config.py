@@ -137,8 +137,7 @@ def build_trial_config(values: dict[str, Any], source: str = "config") -> TrialC
     try:
         return TrialConfig(**values)
     except ValidationError as error:
-        raise UserError(format_validation_error(error, source) + f" [keys: {allowed_keys(TrialConfig)}]"
-                        if any(e["type"] == "extra_forbidden" for e in error.errors())
-                        else format_validation_error(error, source)) from None
-    except TypeError as error:
-        raise UserError(f"{source}: {error}") from None
+        message = format_validation_error(error, source)
+        if any(item["type"] == "extra_forbidden" for item in error.errors()):
+            message += f" (allowed keys: {allowed_keys(TrialConfig)})"
+        raise UserError(message) from None
