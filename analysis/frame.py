@@ -1,7 +1,7 @@
 """One trial table for every source: the column layout shared by Optuna, offline W&B files and the W&B API.
 
-Columns, in order: `number`, `state`, `study`, the trial config (swept parameters first: `beta`, `latent_dim`,
-`reduction`, `arch`, `model`, `likelihood`, `dataset`, then every other config key), every `test/<metric>`
+Columns, in order: `number`, `state`, `study`, the trial config (`beta`, `latent_dim`, `reduction`, `arch`,
+`model`, `likelihood`, `dataset` always, then the other swept parameters, then every other config key), every `test/<metric>`
 (None -> NaN), `kl_per_dim` (a float numpy array per row, NaN where absent), `effective_beta`,
 `train_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
 `status`, `evidence` (from `analysis.diagnose`).
@@ -90,7 +90,7 @@ def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
 def _ordered(columns: Iterable[str], swept: list[str]) -> list[str]:
     columns = list(columns)
     head = ["number", "state", "study"]
-    params = [name for name in (*swept, *CORE_PARAMS) if name in columns]
+    params = [name for name in (*CORE_PARAMS, *sorted(swept)) if name in columns]
     params = list(dict.fromkeys(params))
     metrics = sorted(name for name in columns if name.startswith("test/"))
     tail = ["kl_per_dim", *RUN_INFO]

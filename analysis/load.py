@@ -210,3 +210,15 @@ def from_wandb_api(path: str, group: str, api: Any = None, thresholds: Threshold
                                      index, getattr(run, "id", ""), read_table))
     _require_finished(records, f"W&B group {group!r} of {path}")
     return build_frame(records, source="wandb-api", study=group, thresholds=thresholds)
+
+
+DEFAULT_STORAGE = "sqlite:///runs/sweeps.db"
+
+
+def load(storage: str | None = None, study: str | None = None, wandb_dir: str | Path | None = None,
+         thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+    """The report's entry point: offline W&B runs if `wandb_dir` is given (`study` = group filter), else the
+    Optuna study `study` in `storage` (default `sqlite:///runs/sweeps.db`)."""
+    if wandb_dir is not None:
+        return from_wandb_dir(wandb_dir, group=study, thresholds=thresholds)
+    return trials(storage or DEFAULT_STORAGE, study, thresholds=thresholds)

@@ -7,7 +7,6 @@ are partial at beta 0.1.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -78,7 +77,7 @@ def make_study(root: Path, with_running: bool = False) -> tuple[str, str]:
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize")
     study.set_user_attr("search_space", space)
     study.set_user_attr("method", "grid")
-    study.set_user_attr("grid_size", 12)
+    study.set_user_attr("grid_size", 13)
     study.set_user_attr("trial_defaults", trial_config())
     dists = {name: CategoricalDistribution(values) for name, values in space.items()}
     points = [{"beta": b, "reduction": r, "arch": a} for b in BETAS for r in ("sum", "mean") for a in ("mlp", "conv")]
@@ -130,5 +129,56 @@ def run_report(args: list[str], tmp: Path, timeout: int = 400) -> subprocess.Com
                           capture_output=True, text=True, timeout=timeout)
 
 
-def dump(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data))
+WANDB_WRITER = r'''
+import json, sys
+import wandb
+spec = json.load(open(sys.argv[1]))
+for trial in spec["trials"]:
+    run = wandb.init(mode="offline", dir=spec["dir"], project="vae-sweeps", group=trial["group"],
+                     job_type="trial", name=f"trial-{trial['number']}",
+                     config={**trial["config"], "study": trial["group"], "trial_number": trial["number"]},
+                     settings=wandb.Settings(console="off", x_disable_stats=True))
+    for epoch, row in enumerate(trial["history"]):
+        run.log({"epoch": epoch, **row})
+    for key, value in trial["summary"].items():
+        run.summary[key] = value
+    if trial.get("kl_per_dim"):
+        run.log({"kl_per_dim": wandb.Table(columns=["dim", "kl"],
+                                           data=[[i, v] for i, v in enumerate(trial["kl_per_dim"])])})
+    run.finish(exit_code=trial.get("exit_code", 0))
+'''
+
+
+def wandb_trials(root: Path, group: str = STUDY, numbers: tuple[int, ...] = (0, 6, 12)) -> list[dict[str, Any]]:
+    """The same trials as make_study (by number) as W&B runs would record them (CONTRACT.md: W&B run)."""
+    points = [{"beta": b, "reduction": r, "arch": a} for b in BETAS for r in ("sum", "mean") for a in ("mlp", "conv")]
+    points.append({"beta": 1.0, "reduction": "sum", "arch": "mlp", "model": "ae"})
+    trials = []
+    for number in numbers:
+        config = trial_config(**points[number])
+        metrics = fake_metrics(config)
+        folder = root / group / f"trial-{number}"
+        write_artifacts(folder, collapsed=metrics["recon_diversity"] < 0.05, seed=number)
+        summary = {f"test/{key}": value for key, value in metrics.items() if key != "kl_per_dim"}
+        effective = None if config["model"] == "ae" else config["beta"] * (PIXELS if config["reduction"] == "mean" else 1)
+        summary.update(effective_beta=effective, train_seconds=1.5, epochs_run=2, examples_per_second=3000.0,
+                       artifact_dir=str(folder))
+        history = [{"train/loss": 200.0 - e, "val/nelbo": 210.0 - e, "val/kl": metrics["kl"] or float("nan")}
+                   for e in range(2)]
+        trials.append({"number": number, "group": group, "config": config, "summary": summary,
+                       "history": history, "kl_per_dim": metrics["kl_per_dim"]})
+    return trials
+
+
+def write_wandb_runs(root: Path, trials: list[dict[str, Any]]) -> Path:
+    """Create real offline W&B runs (in a subprocess, like the sweep's trials) under root/wandb-runs."""
+    import json
+
+    target = root / "wandb-runs"
+    target.mkdir(parents=True, exist_ok=True)
+    spec = root / "wandb-spec.json"
+    spec.write_text(json.dumps({"dir": str(target), "trials": trials}))
+    done = subprocess.run([sys.executable, "-c", WANDB_WRITER, str(spec)], env=env(target), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return target

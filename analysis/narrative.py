@@ -1,0 +1,310 @@
+"""The report's prose, computed from the trial table: every number in it comes from the data.
+
+Each function takes the DataFrame of `analysis.load` and returns Markdown. The notebooks call them at run time
+(`display(Markdown(narrative.collapse_findings(df)))`), so re-running a notebook on new data rewrites the text.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from analysis.diagnose import COLLAPSED, HEALTHY, PARTIAL, Thresholds
+
+KL_INFORMATIVE = 0.1  # nats: a dimension carrying less than this is "at the prior" in the KL-per-dim text
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    value = float(value)
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}"
+
+
+def _values(series: pd.Series) -> str:
+    return ", ".join(fmt(value) for value in sorted(pd.to_numeric(series).dropna().unique()))
+
+
+def _span(series: pd.Series) -> str:
+    numbers = pd.to_numeric(series).dropna()
+    if numbers.empty:
+        return "n/a"
+    low, high = numbers.min(), numbers.max()
+    return fmt(low) if np.isclose(low, high) else f"{fmt(low)}–{fmt(high)}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def finished_vaes(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
+
+
+def table(frame: pd.DataFrame) -> str:
+    """A small Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(str(column) for column in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(fmt(v) if isinstance(v, (float, np.floating)) else str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def overview(df: pd.DataFrame) -> str:
+    """Where the data come from, what finished, and the caveats (mixed datasets, unfinished sweep)."""
+    attrs = df.attrs
+    states = Counter(df["state"])
+    done = states.get("COMPLETE", 0)
+    source = {"optuna": "Optuna study", "wandb-dir": "offline W&B runs of group",
+              "wandb-api": "W&B runs of group"}.get(attrs.get("source"), "study")
+    lines = [f"**{source} `{attrs.get('study') or 'several groups'}`**: {_plural(len(df), 'trial')}, "
+             f"{done} finished."]
+    swept = [name for name in attrs.get("swept", []) if name in df]
+    if swept:
+        lines.append("Swept: " + "; ".join(f"`{name}` ∈ {{{', '.join(sorted(map(str, df[name].dropna().unique())))}}}"
+                                           for name in swept) + ".")
+    unfinished = {state: count for state, count in states.items() if state != "COMPLETE"}
+    grid = attrs.get("study_attrs", {}).get("grid_size")
+    if unfinished or (isinstance(grid, (int, float)) and done < grid):
+        parts = ", ".join(f"{count} {state}" for state, count in sorted(unfinished.items()))
+        text = "⚠️ **This sweep is not complete**"
+        if isinstance(grid, (int, float)) and done < grid:
+            text += f" ({done} of {int(grid)} grid points finished)"
+        text += f": {parts or 'trials missing'}. Figures and numbers below use the finished trials only."
+        reasons = df.loc[df["state"] == "FAIL", "fail_reason"].dropna()
+        if not reasons.empty:
+            text += " Fail reasons: " + "; ".join(f"`{reason}` ({count}×)" for reason, count
+                                                 in Counter(reasons).most_common(3)) + "."
+        lines.append(text)
+    for column, label in (("dataset", "datasets"), ("likelihood", "likelihoods")):
+        counts = Counter(df.loc[df["state"] == "COMPLETE", column].dropna().astype(str))
+        if len(counts) > 1:
+            listing = ", ".join(f"{name} ({count})" for name, count in sorted(counts.items()))
+            lines.append(f"⚠️ **This study mixes {label}**: {listing}. Pixel counts, NLLs and effective β are not "
+                         f"comparable across them; compare runs within one {column}.")
+        elif counts:
+            lines.append(f"{column.capitalize()}: `{next(iter(counts))}`.")
+    thresholds = Thresholds(**attrs.get("thresholds", {}))
+    lines.append(f"Collapse flag thresholds: {thresholds.describe()}.")
+    return "\n\n".join(lines)
+
+
+def _pixels(df: pd.DataFrame) -> float:
+    mean = finished_vaes(df)
+    mean = mean[(mean["reduction"] == "mean") & mean["effective_beta"].notna()]
+    ratios = (mean["effective_beta"].astype(float) / mean["beta"].astype(float)).dropna()
+    return float(ratios.median()) if not ratios.empty else math.nan
+
+
+def headline(df: pd.DataFrame) -> str:
+    """One line: how many VAE runs collapsed, and under which reduction."""
+    vae = finished_vaes(df)
+    collapsed = vae[vae["status"] == COLLAPSED]
+    if vae.empty:
+        return "no finished VAE runs"
+    by = Counter(collapsed["reduction"].astype(str))
+    where = ", ".join(f"{count} with reduction={name}" for name, count in sorted(by.items()))
+    return f"{len(collapsed)} of {len(vae)} finished VAE runs collapsed" + (f" ({where})" if where else "")
+
+
+def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Thresholds) -> str:
+    runs = vae[vae["reduction"] == reduction]
+    n = len(runs)
+    collapsed = runs[runs["status"] == COLLAPSED]
+    partial = runs[runs["status"] == PARTIAL]
+    healthy = runs[runs["status"] == HEALTHY]
+    if collapsed.empty:
+        text = (f"**None of the {_plural(n, 'run')} with reduction={reduction} collapsed** "
+                f"(active units {_span(runs['test/active_units'])} of latent_dim {_values(runs['latent_dim'])}, "
+                f"recon diversity {_span(runs['test/recon_diversity'])}, KL {_span(runs['test/kl'])} nats).")
+    else:
+        beta0 = float(collapsed["beta"].min())
+        above = runs[runs["beta"].astype(float) >= beta0]
+        if (above["status"] == COLLAPSED).all():
+            scope = f"all {_plural(n, 'run')}" if len(above) == n else f"all {len(above)} runs"
+            condition = "" if len(above) == n else f" and β ≥ {fmt(beta0)}"
+            text = f"**{scope[0].upper() + scope[1:]} with reduction={reduction}{condition} collapsed**"
+        else:
+            text = (f"**{len(collapsed)} of {n} runs with reduction={reduction} collapsed** "
+                    f"(β = {_values(collapsed['beta'])})")
+        diversity = collapsed["test/recon_diversity"]
+        text += (f" (effective β {_span(collapsed['effective_beta'])}): active units "
+                 f"{_span(collapsed['test/active_units'])}, KL {_span(collapsed['test/kl'])} nats, "
+                 f"recon diversity {_span(diversity)}")
+        if pd.to_numeric(diversity).max() < thresholds.recon_diversity_collapsed:
+            text += (" — every reconstruction is essentially the same image, the average a decoder learns when "
+                     "it ignores z")
+        text += "."
+    if not partial.empty:
+        text += (f" {_plural(len(partial), 'run')} only partially used the latent space (β = "
+                 f"{_values(partial['beta'])}: active units {_span(partial['test/active_units'])}).")
+    if not healthy.empty and not collapsed.empty:
+        text += f" Healthy: {len(healthy)} (β = {_values(healthy['beta'])})."
+    return text
+
+
+def collapse_findings(df: pd.DataFrame) -> str:
+    """When overregularisation happened, per reduction, and where the effective-β boundary lies."""
+    vae = finished_vaes(df)
+    if vae.empty:
+        return "No finished VAE runs: nothing to say about overregularisation."
+    thresholds = Thresholds(**df.attrs.get("thresholds", {}))
+    lines = [f"**{headline(df)}.**"]
+    lines += [f"- {_reduction_sentence(vae, name, thresholds)}" for name in sorted(vae["reduction"].dropna().unique())]
+    eff = vae.dropna(subset=["effective_beta"])
+    bad, good = eff[eff["status"] == COLLAPSED], eff[eff["status"] != COLLAPSED]
+    if not bad.empty and not good.empty:
+        low_bad, high_good = bad["effective_beta"].min(), good["effective_beta"].max()
+        if high_good < low_bad:
+            lines.append(f"Across both reductions, **effective β separates the runs exactly**: every run with "
+                         f"effective β ≥ {fmt(low_bad)} collapsed and none with effective β ≤ {fmt(high_good)} did.")
+        else:
+            lines.append(f"Effective β alone does not separate collapsed from working runs here (collapsed from "
+                         f"{fmt(low_bad)}, working up to {fmt(high_good)}); architecture and latent size matter too.")
+    return "\n\n".join(lines)
+
+
+def why_overregularization(df: pd.DataFrame) -> str:
+    pixels = _pixels(df)
+    vae = finished_vaes(df)
+    d_text = f"D = {fmt(pixels, 4)}" if not math.isnan(pixels) else "D (the number of pixels)"
+    text = (f"With `reduction=mean` the reconstruction NLL is *averaged* over {d_text} pixels while the KL "
+            f"is summed over latent dimensions. Dividing the reconstruction term by D is the same as multiplying "
+            f"the KL weight by D, so training with β under `mean` optimises the true ELBO with β × D "
+            f"(*effective β*).")
+    mean = vae[vae["reduction"] == "mean"]
+    if not mean.empty:
+        text += (f" In this study the `mean` runs used β ∈ {{{_values(mean['beta'])}}}, i.e. effective β ∈ "
+                 f"{{{_values(mean['effective_beta'])}}}")
+        total = vae[vae["reduction"] == "sum"]
+        text += (f", against {{{_values(total['effective_beta'])}}} for `sum`." if not total.empty else ".")
+    text += ("\n\nWhy the VAE regulariser is particularly troublesome: the KL term can be driven to exactly zero "
+             "by making q(z|x) = p(z) for every x, i.e. by ignoring the input. The decoder then learns the "
+             "best input-independent output (the average image), which is a stable optimum: once z carries "
+             "no information, the decoder has no gradient signal to start using it, and every nat of "
+             "information put into z is charged at β per nat while the per-pixel reconstruction gain is "
+             "divided by D. Too strong a KL weight therefore switches the whole latent space off at once "
+             "instead of degrading gracefully.")
+    return text
+
+
+def regularization_check(df: pd.DataFrame) -> str:
+    """How 'did regularisation work' was checked, with the per-group medians."""
+    vae = finished_vaes(df).copy()
+    if vae.empty:
+        return "No finished VAE runs."
+    vae["AU / latent_dim"] = vae["test/active_units"] / pd.to_numeric(vae["latent_dim"])
+    vae["KL − MI"] = vae["test/kl"] - vae["test/mutual_info"]
+    summary = (vae.groupby(["reduction", "status"], dropna=False)
+               .agg(runs=("number", "size"), **{"AU / latent_dim": ("AU / latent_dim", "median"),
+                    "KL (nats)": ("test/kl", "median"), "MI (nats)": ("test/mutual_info", "median"),
+                    "KL − MI": ("KL − MI", "median"), "recon diversity": ("test/recon_diversity", "median")})
+               .reset_index())
+    text = ("Regularisation 'worked' when the posterior stays informative about x while the aggregate posterior "
+            "matches the prior. Four checks, all on the test split:\n\n"
+            "1. **Active units** (Burda et al.): dims whose posterior mean varies across inputs (variance > 0.01). "
+            "0 means the encoder ignores x.\n"
+            "2. **KL per dimension**: dims with ≈ 0 nats sit at the prior and carry nothing "
+            "(see the KL-per-dimension report).\n"
+            "3. **Mutual information** I(x; z): the average KL splits into I(x; z) plus KL(q(z) ‖ p(z)); "
+            "KL − MI estimates how far the aggregate posterior is from the prior (small = samples from p(z) "
+            "decode to data-like images). The MI estimate is capped at log(test-set size).\n"
+            "4. **Reconstruction diversity**: variance of the reconstructions across images relative to the "
+            "data's; ≈ 0 when every reconstruction is the same image.\n\n"
+            "Medians per reduction and status:\n\n" + table(summary))
+    healthy = vae[vae["status"] == HEALTHY]
+    if not healthy.empty:
+        text += (f"\n\nIn the {_plural(len(healthy), 'healthy run')}, {fmt(healthy['AU / latent_dim'].median() * 100)}% "
+                 f"of the latent units are active (median), MI is {_span(healthy['test/mutual_info'])} nats "
+                 f"and KL − MI is {_span(healthy['KL − MI'])} nats.")
+    return text
+
+
+def _match(vae: pd.DataFrame, ae: pd.DataFrame) -> pd.DataFrame:
+    """Healthy VAEs built like the AEs (same arch/latent_dim/likelihood/dataset where possible)."""
+    healthy = vae[vae["status"] == HEALTHY]
+    for keys in (["arch", "latent_dim", "likelihood", "dataset"], ["arch", "dataset"], ["dataset"], []):
+        if not keys:
+            return healthy
+        pairs = set(map(tuple, ae[keys].astype(str).to_numpy()))
+        matched = healthy[[tuple(row) in pairs for row in healthy[keys].astype(str).to_numpy()]]
+        if not matched.empty:
+            return matched
+    return healthy
+
+
+def blur_comparison(df: pd.DataFrame) -> str:
+    """How much blurrier VAE reconstructions are than AE ones, and why."""
+    done = df[df["state"] == "COMPLETE"]
+    ae, vae = done[done["model"] == "ae"], finished_vaes(df)
+    why = ("\n\n**Why VAEs blur more.** The decoder is trained on z sampled from q(z|x), whose variance the KL "
+           "term keeps wide; nearby codes of different images overlap, so for a given z the likelihood-optimal "
+           "output is the *average* of the images that could have produced it. With a factorised likelihood "
+           "(independent pixels) that average is the per-pixel mean — a blurred image — and the stronger the "
+           "regularisation, the wider the overlap. **Why AEs blur too:** with a per-pixel loss (BCE / squared "
+           "error) the optimum for an uncertain pixel is its conditional mean, and a low-dimensional bottleneck "
+           "leaves fine detail uncertain; high-frequency detail is also cheap to drop because it covers few "
+           "pixels.")
+    if ae.empty:
+        return ("This study has no autoencoder baseline (`model: ae`), so VAE and AE sharpness cannot be compared; "
+                "add `model: [vae, ae]` to the search space." + why)
+    matched = _match(vae, ae)
+    ae_sharp, ae_nll = ae["test/sharpness"].median(), ae["test/recon_nll"].median()
+    text = (f"AE baseline ({_plural(len(ae), 'run')}): sharpness {fmt(ae_sharp)} (1 = as sharp as the data), "
+            f"recon NLL {fmt(ae_nll)} nats.")
+    if matched.empty:
+        return text + " No healthy VAE run to compare with." + why
+    vae_sharp, vae_nll = matched["test/sharpness"].median(), matched["test/recon_nll"].median()
+    ratio = vae_sharp / ae_sharp if ae_sharp else math.nan
+    text += (f" The {_plural(len(matched), 'healthy VAE run')} built like it reach sharpness {fmt(vae_sharp)} "
+             f"(median): **{fmt(ratio * 100)}% of the AE's Laplacian energy**"
+             f"{' — blurrier' if ratio < 1 else ' — not blurrier here'}, and their recon NLL is "
+             f"{fmt(vae_nll - ae_nll)} nats {'higher' if vae_nll >= ae_nll else 'lower'} ({fmt(vae_nll)} vs "
+             f"{fmt(ae_nll)}).")
+    collapsed = vae[vae["status"] == COLLAPSED]
+    if not collapsed.empty:
+        text += (f" Collapsed VAEs are the extreme case: sharpness {_span(collapsed['test/sharpness'])}, "
+                 f"recon NLL {_span(collapsed['test/recon_nll'])} nats.")
+    if ae_sharp < 1:
+        text += f" Even the AE keeps only {fmt(ae_sharp * 100)}% of the originals' Laplacian energy."
+    return text + why
+
+
+def kl_per_dim_findings(df: pd.DataFrame) -> str:
+    """How the KL is spread over latent dimensions, per status and latent size."""
+    vae = finished_vaes(df)
+    vae = vae[vae["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray))]
+    if vae.empty:
+        return "No per-dimension KL recorded."
+    rows = []
+    for _, row in vae.iterrows():
+        values = np.sort(np.asarray(row["kl_per_dim"], dtype=float))[::-1]
+        total = values.sum()
+        used = int((values > KL_INFORMATIVE).sum())
+        rows.append({"status": row["status"], "reduction": row["reduction"], "latent_dim": len(values),
+                     "informative": used, "top share": values[: max(used, 1)].sum() / total if total > 0 else math.nan,
+                     "max": values[0], "au": row["test/active_units"]})
+    info = pd.DataFrame(rows)
+    lines = [f"A dimension counts as informative here when its KL exceeds {KL_INFORMATIVE:g} nats."]
+    for status, part in info.groupby("status"):
+        line = (f"- **{status}** ({_plural(len(part), 'run')}): informative dims {_span(part['informative'])} of "
+                f"{_values(part['latent_dim'])}; largest per-dim KL {_span(part['max'])} nats")
+        if status != COLLAPSED:
+            line += f"; those dims carry {fmt(part['top share'].median() * 100)}% of the total KL (median)"
+        lines.append(line + ".")
+    agree = (info["informative"] == info["au"]).mean()
+    text = (f"Informative-dimension counts match the active-unit counts in {fmt(agree * 100)}% of runs. Both count "
+            f"the dims the encoder uses; the others stay at the prior (posterior collapse per dimension), which "
+            f"is how a VAE prunes a latent space larger than it needs.")
+    if agree < 1:
+        text += (" Where they differ, a dimension pays KL because its posterior variance departs from the "
+                 "prior's while its mean hardly varies across inputs (or the reverse), so it is informative by one "
+                 "test and not the other.")
+    lines.append(text)
+    for latent, part in info[info["status"] == HEALTHY].groupby("latent_dim"):
+        lines.append(f"- latent_dim {latent}: healthy runs use {_span(part['informative'])} dims.")
+    return "\n\n".join(lines)

@@ -1,0 +1,169 @@
+"""`python -m analysis.report`: executed notebooks + HTML + summary.csv for one sweep.
+
+    python -m analysis.report [--storage URL] [--study NAME | --wandb-dir DIR] [--out DIR]
+
+Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html` (executed with nbclient on a
+python3 kernel, no Jupyter server; HTML without code cells, figures embedded as PNG) and `summary.csv` (one
+row per trial: parameters, metrics, status, evidence). DIR defaults to `<db folder>/<study>/report` for an
+SQLite storage (next to the trial artifacts), else `reports/<study>`.
+Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `sweep.launch` calls.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from analysis.diagnose import Thresholds
+from analysis.load import DEFAULT_STORAGE, load, redact
+from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
+from vae.config import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT_S = 600
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = OneLineParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--storage", help=f"Optuna storage URL or SQLite file (default {DEFAULT_STORAGE})")
+    parser.add_argument("--study", help="study name (= W&B group); optional if the storage holds one study")
+    parser.add_argument("--wandb-dir", help="read offline W&B run files under DIR instead of Optuna")
+    parser.add_argument("--out", help="output folder (default: <db folder>/<study>/report or reports/<study>)")
+    parser.add_argument("--diversity-threshold", type=float, default=Thresholds.recon_diversity_collapsed,
+                        help="collapsed if recon_diversity is below this (default %(default)s)")
+    parser.add_argument("--partial-fraction", type=float, default=Thresholds.partial_fraction,
+                        help="partial if active_units < latent_dim x this (default %(default)s)")
+    args = parser.parse_args(argv)
+    if args.wandb_dir and args.storage:
+        parser.error("give either --storage or --wandb-dir, not both")
+    return args
+
+
+def absolute_storage(storage: str) -> str:
+    """Relative SQLite URLs/paths made absolute, so the notebooks (run from the output folder) find them."""
+    if "://" not in storage:
+        return f"sqlite:///{Path(storage).resolve()}"
+    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        return f"sqlite:///{Path(storage[len('sqlite:///'):]).resolve()}"
+    return storage
+
+
+def default_out(storage: str | None, study: str | None, wandb_dir: str | None) -> Path:
+    name = study or "wandb"
+    if wandb_dir is None and storage and storage.startswith("sqlite:///"):
+        return Path(storage[len("sqlite:///"):]).parent / name / "report"
+    return Path("reports") / name
+
+
+def write_summary(df: pd.DataFrame, path: Path) -> None:
+    table = df.copy()
+    table["kl_per_dim"] = table["kl_per_dim"].map(
+        lambda value: json.dumps([round(float(v), 6) for v in value]) if hasattr(value, "__len__") else "")
+    table.to_csv(path, index=False)
+
+
+def kernel_env(storage: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("MPLBACKEND", "Agg")
+    if storage:
+        env[STORAGE_ENV] = storage
+    return env
+
+
+def execute(notebook, out: Path, env: dict[str, str]) -> None:
+    """Run every cell in a fresh python3 kernel (cwd = out); raise RuntimeError naming the failing cell."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    # IPC transport: local sockets only, and no "running over TCP without encryption" warning on stderr
+    try:
+        with tempfile.TemporaryDirectory(prefix="vae-kernel-") as sockets:
+            manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets}/k")
+            client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                                    resources={"metadata": {"path": str(out)}})
+            client.execute(env=env)
+    except CellExecutionError as error:
+        ename = getattr(error, "ename", "error")
+        evalue = str(getattr(error, "evalue", "")).splitlines()
+        raise RuntimeError(f"{ename}: {evalue[0] if evalue else ''}") from None
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise RuntimeError(f"{output.get('ename')}: {output.get('evalue')}")
+
+
+def to_html(notebook) -> str:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    return body
+
+
+def build(args: argparse.Namespace) -> tuple[Path, str]:
+    import nbformat
+
+    from analysis.narrative import headline
+
+    thresholds = Thresholds(recon_diversity_collapsed=args.diversity_threshold,
+                            partial_fraction=args.partial_fraction)
+    storage = None if args.wandb_dir else absolute_storage(args.storage or DEFAULT_STORAGE)
+    wandb_dir = str(Path(args.wandb_dir).resolve()) if args.wandb_dir else None
+    df = load(storage=storage, study=args.study, wandb_dir=wandb_dir, thresholds=thresholds)
+    study = args.study or df.attrs.get("study")
+    out = Path(args.out) if args.out else default_out(storage, study, wandb_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_summary(df, out / "summary.csv")
+    secret = storage is not None and redact(storage) != storage
+    source = Source(storage=storage, study=study, wandb_dir=wandb_dir, project_root=str(PROJECT_ROOT),
+                    storage_has_secret=secret, thresholds=thresholds.as_dict())
+    env = kernel_env(storage if secret else None)
+    for name, builder in NOTEBOOKS.items():
+        notebook = builder(source, redact(storage) if storage else None)
+        try:
+            execute(notebook, out, env)
+        finally:
+            nbformat.write(notebook, out / f"{name}.ipynb")
+        (out / f"{name}.html").write_text(to_html(notebook), encoding="utf-8")
+    return out, headline(df)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        out, summary = build(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        print(f"error: report notebook failed: {str(error).splitlines()[0] if str(error) else error!r}",
+              file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - the CLI contract: one line, exit 2
+        message = str(error).splitlines()[0] if str(error) else ""
+        print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
+        return 2
+    print(f"report: {summary}")
+    for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv"):
+        print(f"  {out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
