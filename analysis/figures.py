@@ -144,7 +144,7 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
 def kl_per_dim_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     """Trials × dims, each trial's per-dim KL sorted from largest to smallest (NaN-padded)."""
     data = vaes(frame)
-    data = data[data["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray))]
+    data = data[data["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray)).astype(bool)]
     data = data.sort_values(["reduction", "beta", "latent_dim", "arch", "number"], na_position="last")
     width = max((len(value) for value in data["kl_per_dim"]), default=0)
     rows, labels = [], []

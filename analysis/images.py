@@ -76,7 +76,7 @@ def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
     healthy ones (weakest first), one partial and one AE when there are any."""
     if frame.empty:
         return []
-    usable = frame[frame["artifact_dir"].map(has_reconstructions)]
+    usable = frame[frame["artifact_dir"].map(has_reconstructions).astype(bool)]
     by_status = {status: usable[usable["status"] == status] for status in ("collapsed", "partial", "healthy", "ae")}
     extras = [rows[0] for rows in (_sorted(by_status["partial"], True), _sorted(by_status["ae"], True)) if rows]
     room = max(max_runs - len(extras), 2)

@@ -277,7 +277,7 @@ def blur_comparison(df: pd.DataFrame) -> str:
 def kl_per_dim_findings(df: pd.DataFrame) -> str:
     """How the KL is spread over latent dimensions, per status and latent size."""
     vae = finished_vaes(df)
-    vae = vae[vae["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray))]
+    vae = vae[vae["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray)).astype(bool)]
     if vae.empty:
         return "No per-dimension KL recorded."
     rows = []

@@ -1,0 +1,62 @@
+"""analysis.narrative: the report's text follows the data (counts, thresholds, caveats)."""
+from __future__ import annotations
+
+import pytest
+from analysis_fixtures import EXPECTED, PIXELS, make_study
+
+from analysis import narrative
+from analysis.load import trials
+
+ALL_TEXT = (narrative.overview, narrative.collapse_findings, narrative.why_overregularization,
+            narrative.regularization_check, narrative.blur_comparison, narrative.kl_per_dim_findings)
+
+
+@pytest.fixture(scope="module")
+def df(tmp_path_factory):
+    return trials(*make_study(tmp_path_factory.mktemp("text"), with_running=True))
+
+
+def test_collapse_findings_state_what_the_data_show(df):
+    text = narrative.collapse_findings(df)
+    assert f"All {EXPECTED['collapsed_mean']} runs with reduction=mean and β ≥ 1 collapsed" in text
+    assert f"None of the {EXPECTED['healthy_sum']} runs with reduction=sum collapsed" in text
+    assert "effective β separates the runs exactly" in text and "784" in text
+    assert narrative.headline(df).startswith(f"{EXPECTED['collapsed_mean']} of {EXPECTED['vae_runs']} finished")
+
+
+def test_why_uses_the_pixel_count_from_the_data(df):
+    assert f"D = {PIXELS}" in narrative.why_overregularization(df)
+
+
+def test_blur_comparison_with_and_without_ae(df):
+    text = narrative.blur_comparison(df)
+    assert "AE baseline (1 run): sharpness 0.8" in text and "56.2% of the AE's" in text
+    no_ae = df[df["model"] != "ae"]
+    no_ae.attrs = df.attrs
+    assert "no autoencoder baseline" in narrative.blur_comparison(no_ae)
+
+
+def test_overview_flags_an_unfinished_sweep_and_mixed_datasets(df):
+    text = narrative.overview(df)
+    assert "not complete" in text and "1 FAIL" in text and "1 RUNNING" in text and "non-finite loss" in text
+    mixed = df.copy()
+    mixed.loc[mixed["number"] < 4, "dataset"] = "digits"
+    mixed.attrs = df.attrs
+    text = narrative.overview(mixed)
+    assert "mixes datasets" in text and "digits (4)" in text and "mnist5k (9)" in text
+
+
+@pytest.mark.parametrize("subset", ["sum_only", "mean_only", "ae_and_one_vae"])
+def test_every_text_renders_on_subsets(df, subset):
+    if subset == "sum_only":
+        part = df[df["reduction"] == "sum"]
+    elif subset == "mean_only":
+        part = df[df["reduction"] == "mean"]
+    else:
+        part = df[(df["model"] == "ae") | (df["number"] == 0)]
+    part = part.copy()
+    part.attrs = df.attrs
+    for function in ALL_TEXT:
+        assert isinstance(function(part), str) and function(part)
+    if subset == "sum_only":
+        assert "0 of" in narrative.headline(part)

@@ -1,0 +1,112 @@
+"""`python -m analysis.report` end to end (as a subprocess), and its error cases."""
+from __future__ import annotations
+
+import csv
+import html
+import re
+
+import nbformat
+import pytest
+from analysis_fixtures import EXPECTED, make_study, only_failed_study, run_report, wandb_trials, write_wandb_runs
+
+from analysis.report import main
+
+NOTEBOOKS = ("overregularization", "kl_per_dim")
+
+
+def visible_text(page: str) -> str:
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    storage, study = make_study(root)
+    out = root / "out"
+    done = run_report(["--storage", storage, "--study", study, "--out", str(out)], root)
+    assert done.returncode == 0, done.stderr
+    return out, done
+
+
+def test_notebooks_executed_without_errors(report):
+    out, _ = report
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert code and all(cell.execution_count for cell in code)
+        outputs = [output for cell in code for output in cell.outputs]
+        assert not [output for output in outputs if output.output_type == "error"]
+        assert not [output for output in outputs if output.get("name") == "stderr"]
+        first = code[0].source
+        assert "load(storage=STORAGE" in first and "parameters" in code[0].metadata["tags"]
+
+
+def test_html_has_embedded_figures_and_no_code(report):
+    out, _ = report
+    for name in NOTEBOOKS:
+        page = (out / f"{name}.html").read_text()
+        assert page.count("data:image/png;base64") >= 3
+        assert "load(storage=STORAGE" not in page  # inputs hidden
+
+
+def test_summary_csv_has_status_per_trial(report):
+    out, _ = report
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == EXPECTED["vae_runs"] + EXPECTED["ae"] + EXPECTED["failed"]
+    assert {"status", "evidence", "beta", "reduction", "test/recon_diversity", "kl_per_dim"} <= set(rows[0])
+    mean_collapsed = [r for r in rows if r["reduction"] == "mean" and r["status"] == "collapsed"]
+    sum_collapsed = [r for r in rows if r["reduction"] == "sum" and r["status"] == "collapsed"]
+    assert len(mean_collapsed) == EXPECTED["collapsed_mean"] and not sum_collapsed
+
+
+def test_report_text_says_mean_collapsed_and_sum_did_not(report):
+    out, done = report
+    text = visible_text((out / "overregularization.html").read_text())
+    assert f"All {EXPECTED['collapsed_mean']} runs with reduction=mean and β ≥ 1 collapsed" in text
+    assert f"None of the {EXPECTED['healthy_sum']} runs with reduction=sum collapsed" in text
+    assert "effective β" in text and "AE baseline" in text and "Why VAEs blur more" in text
+    assert "not complete" in text and "1 FAIL" in text  # the failed trial is reported, the rest still renders
+    kl_text = visible_text((out / "kl_per_dim.html").read_text())
+    assert "informative dims 0 of 8" in kl_text
+    assert f"{EXPECTED['collapsed_mean']} of {EXPECTED['vae_runs']} finished VAE runs collapsed" in done.stdout
+
+
+def test_report_from_offline_wandb_dir(tmp_path):
+    wandb_dir = write_wandb_runs(tmp_path, wandb_trials(tmp_path, numbers=(0, 6, 10, 12)))
+    out = tmp_path / "out"
+    done = run_report(["--wandb-dir", str(wandb_dir), "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = visible_text((out / "overregularization.html").read_text())
+    assert "All 2 runs with reduction=mean collapsed" in text
+    assert "None of the 1 run with reduction=sum collapsed" in text
+    assert (out / "kl_per_dim.html").read_text().count("data:image/png;base64") >= 3
+
+
+@pytest.mark.parametrize("case", ["missing_storage", "only_failed", "empty_wandb_dir", "bad_flag", "both_sources"])
+def test_errors_exit_2_with_one_line(tmp_path, capsys, case):
+    if case == "missing_storage":
+        argv = ["--storage", f"sqlite:///{tmp_path / 'none.db'}", "--out", str(tmp_path / "o")]
+    elif case == "only_failed":
+        storage, study = only_failed_study(tmp_path)
+        argv = ["--storage", storage, "--study", study, "--out", str(tmp_path / "o")]
+    elif case == "empty_wandb_dir":
+        argv = ["--wandb-dir", str(tmp_path), "--out", str(tmp_path / "o")]
+    elif case == "bad_flag":
+        argv = ["--no-such-flag"]
+    else:
+        argv = ["--storage", "x.db", "--wandb-dir", str(tmp_path)]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error:")
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_error_as_subprocess(tmp_path):
+    done = run_report(["--storage", f"sqlite:///{tmp_path / 'none.db'}"], tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "no Optuna storage" in done.stderr
