@@ -110,3 +110,32 @@ def test_cli_error_as_subprocess(tmp_path):
     done = run_report(["--storage", f"sqlite:///{tmp_path / 'none.db'}"], tmp_path, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no Optuna storage" in done.stderr
+
+
+def test_no_tensorflow_and_no_secrets(tmp_path):
+    import subprocess
+    import sys
+
+    from analysis_fixtures import ROOT, env
+
+    code = ("import sys, analysis.report, analysis.load, analysis.figures, analysis.narrative\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path)).returncode == 0
+
+    from analysis.load import redact
+    from analysis.notebooks import Source, overregularization
+
+    url = "postgresql://alice:s3cret@db.example/vae"
+    notebook = overregularization(Source(storage=url, study="s", storage_has_secret=True), redact(url))
+    text = nbformat.writes(notebook)
+    assert "s3cret" not in text and "alice:***@db.example" in text and "VAE_SWEEPS_STORAGE" in text
+
+
+def test_default_output_folder_sits_next_to_the_trials():
+    from pathlib import Path
+
+    from analysis.report import absolute_storage, default_out
+
+    assert default_out("sqlite:////data/runs/sweeps.db", "s", None) == Path("/data/runs/s/report")
+    assert default_out("postgresql://u@h/db", "s", None) == Path("reports/s")
+    assert absolute_storage("sqlite:///runs/x.db") == f"sqlite:///{Path('runs/x.db').resolve()}"
