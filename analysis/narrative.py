@@ -118,16 +118,18 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
     partial = runs[runs["status"] == PARTIAL]
     healthy = runs[runs["status"] == HEALTHY]
     if collapsed.empty:
-        text = (f"**None of the {_plural(n, 'run')} with reduction={reduction} collapsed** "
+        lead = (f"The one run with reduction={reduction} did not collapse" if n == 1
+                else f"None of the {n} runs with reduction={reduction} collapsed")
+        text = (f"**{lead}** "
                 f"(active units {_span(runs['test/active_units'])} of latent_dim {_values(runs['latent_dim'])}, "
                 f"recon diversity {_span(runs['test/recon_diversity'])}, KL {_span(runs['test/kl'])} nats).")
     else:
         beta0 = float(collapsed["beta"].min())
         above = runs[runs["beta"].astype(float) >= beta0]
         if (above["status"] == COLLAPSED).all():
-            scope = f"all {_plural(n, 'run')}" if len(above) == n else f"all {len(above)} runs"
             condition = "" if len(above) == n else f" and β ≥ {fmt(beta0)}"
-            text = f"**{scope[0].upper() + scope[1:]} with reduction={reduction}{condition} collapsed**"
+            scope = "The one run" if len(above) == 1 else f"All {len(above)} runs"
+            text = f"**{scope} with reduction={reduction}{condition} collapsed**"
         else:
             text = (f"**{len(collapsed)} of {n} runs with reduction={reduction} collapsed** "
                     f"(β = {_values(collapsed['beta'])})")
