@@ -70,7 +70,7 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     data["latent_dim "] = _category(data["latent_dim"])
     combos = sorted({(str(r), str(a)) for r, a in zip(data["reduction"], data["arch"])}) or [("-", "-")]
     fig = Figure(figsize=(3.6 * len(combos), 6.2), layout="constrained")
-    axes = fig.subplots(2, len(combos), squeeze=False, sharex=True)
+    axes = fig.subplots(2, len(combos), squeeze=False, sharex=True, sharey="row")
     if data.empty:
         return _empty(fig, axes[0, 0], "no finished VAE trials")
     for col, (reduction, arch) in enumerate(combos):
@@ -84,6 +84,9 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
             ax.set_xlabel(BETA_LABEL.get(x, x) if row == 1 else "")
             if row == 0:
                 ax.set_title(f"reduction={reduction}, arch={arch}")
+    top = pd.to_numeric(data["latent_dim"], errors="coerce").max()
+    axes[0, 0].set_ylim(-0.05 * (top if top == top else 1), (top if top == top else 1) * 1.05 + 0.1)
+    axes[1, 0].set_ylim(bottom=0)
     fig.suptitle(f"Active units and KL vs {BETA_LABEL.get(x, x)}")
     return fig
 

@@ -55,13 +55,14 @@ def per_dim_array(value: Any) -> Any:
 
 
 def effective_beta(row: dict[str, Any], values: dict[str, Any]) -> float:
-    """Recorded effective beta; else beta (sum) or beta x pixels (mean) when the pixel count is known."""
+    """Recorded effective beta; else beta (sum) or beta x pixels (mean) when the pixel count is known.
+    NaN for autoencoders, which have no KL term to weight."""
+    if row.get("model") == "ae":
+        return math.nan
     for key in ("effective_beta", "test/effective_beta"):
         if not math.isnan(to_float(values.get(key))):
             return to_float(values[key])
     beta = to_float(row.get("beta"))
-    if row.get("model") == "ae":
-        return math.nan
     if row.get("reduction", "sum") == "sum":
         return beta
     pixels = to_float(values.get("num_pixels", values.get("test/num_pixels")))

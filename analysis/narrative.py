@@ -260,13 +260,19 @@ def blur_comparison(df: pd.DataFrame) -> str:
             f"recon NLL {fmt(ae_nll)} nats.")
     if matched.empty:
         return text + " No healthy VAE run to compare with." + why
+    standard = matched[np.isclose(matched["effective_beta"].astype(float), 1.0)]
+    suffix = ""
+    if not standard.empty and len(standard) < len(matched):
+        matched, suffix = standard, " with effective β = 1 (the true ELBO)"
     vae_sharp, vae_nll = matched["test/sharpness"].median(), matched["test/recon_nll"].median()
     ratio = vae_sharp / ae_sharp if ae_sharp else math.nan
-    text += (f" The {_plural(len(matched), 'healthy VAE run')} built like it reach sharpness {fmt(vae_sharp)} "
-             f"(median): **{fmt(ratio * 100)}% of the AE's Laplacian energy**"
-             f"{' — blurrier' if ratio < 1 else ' — not blurrier here'}, and their recon NLL is "
-             f"{fmt(vae_nll - ae_nll)} nats {'higher' if vae_nll >= ae_nll else 'lower'} ({fmt(vae_nll)} vs "
-             f"{fmt(ae_nll)}).")
+    one = len(matched) == 1
+    text += (f" The {_plural(len(matched), 'healthy VAE run')}{suffix} built like it "
+             f"{'reaches' if one else 'reach'} sharpness {fmt(vae_sharp)}{'' if one else ' (median)'}: "
+             f"**{fmt(ratio * 100)}% of the AE's Laplacian energy**"
+             f"{' — blurrier' if ratio < 1 else ' — not blurrier here'}, and {'its' if one else 'their'} recon "
+             f"NLL is {fmt(abs(vae_nll - ae_nll))} nats {'higher' if vae_nll >= ae_nll else 'lower'} "
+             f"({fmt(vae_nll)} vs {fmt(ae_nll)}).")
     collapsed = vae[vae["status"] == COLLAPSED]
     if not collapsed.empty:
         text += (f" Collapsed VAEs are the extreme case: sharpness {_span(collapsed['test/sharpness'])}, "
