@@ -1,0 +1,154 @@
+"""`python -m sweep.launch`: run a grid / TPE / random search over the VAE with Optuna, one W&B run per trial.
+
+    python -m sweep.launch [CONFIG] [--study NAME] [--storage URL] [--workers N] [--n-trials N]
+                           [--wandb-mode offline|online|disabled] [--out DIR] [--set key=value ...] [--no-report]
+
+Relaunching the same command resumes the study: finished trials are kept, the queue goes on.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from sweep.cli import OneLineParser, config_path, quiet_logging, run_main
+from sweep.config import SweepConfig, load_config
+from vae.config import UserError, deep_merge, parse_overrides
+
+
+def parse_args(argv: Sequence[str] | None):
+    parser = OneLineParser(prog="python -m sweep.launch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", nargs="?", help="sweep YAML (default: configs/default.yaml)")
+    parser.add_argument("--study", help="study name = W&B group (default: the config's `study`)")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/sweeps.db)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    parser.add_argument("--n-trials", type=int, help="tpe/random: trials in the study; grid: at most this many points")
+    parser.add_argument("--wandb-mode", choices=("auto", "offline", "online", "disabled"),
+                        help="W&B mode (default: the config's; auto = online only if a key is configured)")
+    parser.add_argument("--out", help="output folder for the storage, artifacts and offline W&B runs (default: runs)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key by dotted path, e.g. --set trial.epochs=5 "
+                             "--set search.space.beta='[1, 4]'")
+    parser.add_argument("--no-report", action="store_true", help="skip `python -m analysis.report` at the end")
+    return parser.parse_args(argv)
+
+
+def flag_overrides(args) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    if args.study is not None:
+        flags["study"] = args.study
+    if args.storage is not None:
+        flags["storage"] = args.storage
+    if args.out is not None:
+        flags["out"] = args.out
+    if args.n_trials is not None:
+        flags.setdefault("search", {})["n_trials"] = args.n_trials
+    if args.wandb_mode is not None:
+        flags.setdefault("wandb", {})["mode"] = args.wandb_mode
+    return flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def body() -> int:
+        if args.workers < 1:
+            raise UserError(f"--workers: must be at least 1 (got {args.workers})")
+        if args.workers > 1:
+            raise UserError("--workers: only 1 worker per launcher for now; start the same command in several "
+                            "terminals to run workers in parallel")
+        overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))
+        config = load_config(config_path(args.config), overrides)
+        return sweep(config, report=not args.no_report)
+
+    return run_main(body)
+
+
+def prepare_out(config: SweepConfig) -> Path:
+    root = Path(config.out).resolve()
+    try:
+        (root / config.study).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"out: cannot create {root / config.study} ({error.strerror})") from None
+    return root
+
+
+def sweep(config: SweepConfig, report: bool = True) -> int:
+    """Run this worker's share of the study, then the results table and the report."""
+    quiet_logging()
+    from sweep.objective import Objective
+    from sweep.progress import SweepProgress, results_table
+    from sweep.search import planned_trials
+    from sweep.storage import mask, open_study, resolve_url
+    from sweep.tracking import Tracker
+
+    root = prepare_out(config)
+    url = resolve_url(config)
+    study = open_study(config, url)
+    total = planned_trials(config)
+    tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, root, config.wandb.entity)
+    print(f"study {config.study!r} ({config.search.method}, {total} trials) in {mask(url)}; "
+          f"W&B {tracker.mode}" + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""),
+          flush=True)
+    progress = SweepProgress(study, total)
+    try:
+        run_worker(study, config, Objective(config, tracker, progress.epoch), progress.trial_done)
+    finally:
+        progress.close()
+    results_table(study)
+    print(f"artifacts: {root / config.study}/trial-<number>/")
+    hint = tracker.sync_hint()
+    if hint:
+        print(hint)
+    if tracker.fell_back:
+        print(f"(W&B online failed: {tracker.fell_back})")
+    return run_report(url, config, root) if report else 0
+
+
+def run_worker(study, config: SweepConfig, objective, on_trial_done) -> None:
+    """Optimise until the sweep is complete: grid queue empty, or n_trials finished (study-wide)."""
+    import optuna
+
+    from sweep.storage import FINISHED, finished, waiting
+
+    done = len(finished(study))
+    cap = config.search.n_trials
+    if config.search.method == "grid":
+        def stop_when_queue_empty(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if waiting(study) == 0:
+                study.stop()
+
+        if waiting(study) == 0 or (cap is not None and done >= cap):
+            return
+        callbacks = [on_trial_done, stop_when_queue_empty]
+        if cap is not None:
+            callbacks.append(optuna.study.MaxTrialsCallback(cap, states=FINISHED))
+        study.optimize(objective, n_trials=None if cap is None else cap - done, callbacks=callbacks)
+    else:
+        assert cap is not None
+        if done >= cap:
+            return
+        study.optimize(objective, n_trials=cap - done,
+                       callbacks=[on_trial_done, optuna.study.MaxTrialsCallback(cap, states=FINISHED)])
+
+
+def run_report(url: str, config: SweepConfig, root: Path) -> int:
+    """`python -m analysis.report` on the study, in-process, if the analysis package is there."""
+    if importlib.util.find_spec("analysis.report") is None:
+        print("report: skipped (analysis.report is not installed)")
+        return 0
+    from analysis import report
+
+    out = root / config.study / "report"
+    print(f"report: writing {out} ...", flush=True)
+    code = report.main(["--storage", url, "--study", config.study, "--out", str(out)])
+    if code != 0:
+        print(f"warning: the report was not written (exit code {code}); the sweep itself is complete",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""One trial: TrialConfig in, `vae.train.run` with a W&B run around it, results into Optuna's user attrs.
+
+`train_tracked` is shared by the Optuna objective (`sweep.launch`) and `python -m sweep.trial`. TensorFlow is
+imported on the first trial only (inside `vae.train.run`), so validation and `--help` stay fast.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from sweep.config import SweepConfig
+from sweep.search import GRID_POINT_ATTR, suggest
+from sweep.tracking import Tracker, TrialRun
+from vae.config import TrialConfig, build_trial_config
+
+METRICS = ("recon_nll", "kl", "nelbo", "iwae_nll", "kl_per_dim", "active_units", "mutual_info",
+           "recon_diversity", "sharpness")
+EXTRAS = ("train_seconds", "epochs_run", "examples_per_second", "effective_beta")
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+class NonFiniteTrial(Exception):
+    """Raised by `train_tracked` when the loss went NaN/inf; `str()` is the one-line reason."""
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, lists element-wise (Optuna user attrs are strict JSON)."""
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def result_attrs(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The trial's user attrs from `TrialResult.metrics`: `test/<metric>` plus the training figures."""
+    attrs = {f"test/{key}": json_safe(metrics.get(key)) for key in METRICS}
+    attrs.update({key: json_safe(metrics.get(key)) for key in EXTRAS})
+    return attrs
+
+
+def objective_value(metrics: dict[str, Any], model: str) -> float:
+    """test nelbo (minimised); for the AE, whose nelbo is undefined, the test reconstruction NLL."""
+    value = metrics.get("nelbo") if model == "vae" else metrics.get("recon_nll")
+    return float("nan") if value is None else float(value)
+
+
+def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: EpochHook | None = None):
+    """Train one model, logging each epoch to `run`; the run ends marked by how the trial ended."""
+    if importlib.util.find_spec("vae.tf_runtime") is not None:
+        import vae.tf_runtime  # noqa: F401 - imports TensorFlow with its C++ banner muted
+    from vae.train import NonFiniteLoss, run as train  # TensorFlow starts here (if not above)
+
+    def on_epoch(epoch: int, row: dict[str, float]) -> None:
+        run.log_epoch(row)
+        if hook is not None:
+            hook(epoch, row)
+
+    try:
+        result = train(config, out_dir=out_dir, on_epoch=on_epoch, verbose=0)
+    except optuna.TrialPruned as pruned:
+        run.finish_failed("PRUNED", str(pruned) or None)
+        raise
+    except NonFiniteLoss as error:
+        run.finish_failed("FAIL", str(error))
+        raise NonFiniteTrial(str(error)) from None
+    except KeyboardInterrupt:
+        run.finish_failed("INTERRUPTED", "interrupted (Ctrl-C)")
+        raise
+    except Exception as error:
+        run.finish_failed("FAIL", f"{type(error).__name__}: {error}")
+        raise
+    run.finish_complete(result.metrics, result.artifact_dir)
+    return result
+
+
+class Objective:
+    """The Optuna objective of one sweep (one per worker process)."""
+
+    def __init__(self, config: SweepConfig, tracker: Tracker, on_epoch: Callable[[int, int, int], None] | None = None):
+        self.config, self.tracker, self.on_epoch = config, tracker, on_epoch
+        self.defaults = config.trial_defaults()
+        self.root = Path(config.out).resolve() / config.study
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if self.config.search.method == "grid" and GRID_POINT_ATTR not in trial.user_attrs:
+            # Another worker popped the last queued point between our check and our ask: nothing left to run.
+            trial.set_user_attr("fail_reason", "no grid point left in the queue (taken by another worker)")
+            trial.study.stop()
+            return float("nan")
+        params = suggest(trial, self.config)
+        config = build_trial_config({**self.defaults, **params}, source=f"trial {trial.number}")
+        out_dir = self.root / f"trial-{trial.number}"
+        trial.set_user_attr("config", config.flat())
+        trial.set_user_attr("artifact_dir", str(out_dir))
+        run = self.tracker.start(f"trial-{trial.number}",
+                                 {**config.flat(), "study": self.config.study, "trial_number": trial.number})
+        trial.set_user_attr("wandb_run_id", run.id)
+
+        def report(epoch: int, row: dict[str, float]) -> None:
+            if self.on_epoch is not None:
+                self.on_epoch(trial.number, epoch, config.epochs)
+            value = row.get("val/nelbo")
+            if value is None or not math.isfinite(value):
+                return
+            trial.report(float(value), epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}: val/nelbo {value:.2f}")
+
+        try:
+            result = train_tracked(config, out_dir, run, report)
+        except NonFiniteTrial as error:
+            trial.set_user_attr("fail_reason", str(error))
+            return float("nan")  # Optuna marks the trial FAILED; the sweep goes on
+        except optuna.TrialPruned:
+            raise
+        except BaseException as error:
+            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            raise
+        for key, value in result_attrs(result.metrics).items():
+            trial.set_user_attr(key, value)
+        return objective_value(result.metrics, config.model)

@@ -1,0 +1,90 @@
+"""What the user sees while a sweep runs: one tqdm bar over trials, and a results table at the end."""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import optuna
+from tqdm import tqdm
+
+from sweep.storage import finished
+
+STATE_NAMES = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "queued"}
+
+
+class SweepProgress:
+    """Trials finished / planned (study-wide, so other workers' trials count), best value, ETA."""
+
+    def __init__(self, study: optuna.Study, total: int):
+        self.study = study
+        self.bar = tqdm(total=total, initial=min(total, len(finished(study))), desc=f"sweep {study.study_name}",
+                        unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+        self.current = ""
+        self._refresh_postfix()
+
+    def _refresh_postfix(self) -> None:
+        trials = finished(self.study)
+        counts = {state: sum(t.state.name == state for t in trials) for state in ("PRUNED", "FAIL")}
+        best = _best_value(trials)
+        parts = [f"best {best:.2f}" if best is not None else "best -"]
+        parts += [f"{counts[state]} {STATE_NAMES[state]}" for state in ("PRUNED", "FAIL") if counts[state]]
+        if self.current:
+            parts.append(self.current)
+        self.bar.set_postfix_str(", ".join(parts), refresh=True)
+
+    def epoch(self, number: int, epoch: int, epochs: int) -> None:
+        self.current = f"trial {number}: epoch {epoch + 1}/{epochs}"
+        self._refresh_postfix()
+
+    def trial_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Optuna callback after each trial of this worker."""
+        self.current = ""
+        done = min(self.bar.total, len(finished(study)))
+        self.bar.update(max(0, done - self.bar.n))
+        if trial.state.name != "COMPLETE":
+            reason = trial.user_attrs.get("fail_reason") or ""
+            what = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
+            self.bar.write(f"trial {trial.number} {what}" + (f": {reason}" if reason else ""), file=sys.stderr)
+        self._refresh_postfix()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _best_value(trials: list[optuna.trial.FrozenTrial]) -> float | None:
+    values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
+    return min(values) if values else None
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "-" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def results_table(study: optuna.Study, max_rows: int = 60) -> None:
+    """A rich table of the study's trials (best first among the complete ones) on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    trials = study.get_trials(deepcopy=False)
+    params = list(dict.fromkeys(key for t in trials for key in t.params))
+    ordered = sorted(trials, key=lambda t: (t.state.name != "COMPLETE",
+                                            t.value if t.value is not None and math.isfinite(t.value) else math.inf,
+                                            t.number))
+    table = Table(title=f"study {study.study_name}: {len(trials)} trials (value = test nelbo, nats; AE: recon NLL)")
+    for column in ("#", "state", *params, "value", "active", "diversity", "sharpness", "seconds"):
+        table.add_column(column, justify="left" if column in ("state", *params) else "right")
+    for t in ordered[:max_rows]:
+        attrs = t.user_attrs
+        table.add_row(str(t.number), STATE_NAMES.get(t.state.name, t.state.name), *(_fmt(t.params.get(k)) for k in params),
+                      _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(attrs.get("test/active_units")),
+                      _fmt(attrs.get("test/recon_diversity")), _fmt(attrs.get("test/sharpness")),
+                      _fmt(attrs.get("train_seconds")))
+    console = Console(width=max(120, Console().width))
+    console.print(table)
+    if len(ordered) > max_rows:
+        console.print(f"... {len(ordered) - max_rows} more trials (analysis.load.trials(storage, study))")

@@ -1,0 +1,168 @@
+"""Weights & Biases: one run per trial, quiet, never hanging without a network, never leaking the API key.
+
+Mode `auto` means online only if a key is configured (`WANDB_API_KEY`, or a `wandb login` entry in the netrc
+file), else offline; an explicit `WANDB_MODE` in the environment is honoured by `auto` too. An online run that
+cannot start (no network, bad key) falls back to offline for the rest of the sweep. Offline runs are written
+under `$WANDB_DIR/wandb/` (default: `<out>/wandb/`); `sync_hint()` says how to upload them.
+
+The API key is only ever checked for presence; it is not read into any config, log line or file we write.
+"""
+from __future__ import annotations
+
+import math
+import netrc
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+MODES = ("online", "offline", "disabled")
+INIT_TIMEOUT_S = 30
+PER_EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
+                  "val/active_units")
+SUMMARY_EXTRAS = ("effective_beta", "train_seconds", "epochs_run", "examples_per_second")
+
+
+def has_api_key() -> bool:
+    """A W&B key is configured: `WANDB_API_KEY`, or a netrc login for the W&B host (what `wandb login` writes)."""
+    if os.environ.get("WANDB_API_KEY", "").strip():
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or "api.wandb.ai"
+    path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return bool(entry and entry[2])
+
+
+def resolve_mode(requested: str) -> str:
+    """`online`/`offline`/`disabled` from the flag or config value (`auto` decides by the key's presence)."""
+    if requested != "auto":
+        return requested
+    env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env_mode in MODES:
+        return env_mode
+    if env_mode == "dryrun":
+        return "offline"
+    return "online" if has_api_key() else "offline"
+
+
+def quiet_environment() -> None:
+    """W&B prints nothing of its own and does not wrap stdout/stderr (our progress bar owns the terminal)."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+
+
+def _settings(mode: str) -> Any:
+    import wandb
+
+    return wandb.Settings(silent=True, console="off", x_disable_stats=True, x_disable_machine_info=True,
+                          disable_git=True, save_code=False, init_timeout=INIT_TIMEOUT_S,
+                          show_info=False, show_warnings=False)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class Tracker:
+    """W&B settings shared by all trials of one sweep (one process)."""
+
+    project: str
+    group: str
+    mode: str
+    root: Path
+    entity: str | None = None
+    offline_dirs: list[Path] = field(default_factory=list)
+    fell_back: str | None = None
+
+    @classmethod
+    def create(cls, project: str, group: str, requested_mode: str, out: str | Path,
+               entity: str | None = None) -> "Tracker":
+        quiet_environment()
+        root = Path(os.environ.get("WANDB_DIR") or out).resolve()
+        mode = resolve_mode(requested_mode)
+        if mode != "disabled":
+            root.mkdir(parents=True, exist_ok=True)
+        return cls(project=project, group=group, mode=mode, root=root, entity=entity)
+
+    def start(self, name: str | None, config: dict[str, Any], job_type: str = "trial") -> "TrialRun":
+        import wandb
+
+        kwargs = dict(project=self.project, entity=self.entity, group=self.group, job_type=job_type, name=name,
+                      config=config, dir=str(self.root), reinit="finish_previous")
+        try:
+            run = wandb.init(mode=self.mode, settings=_settings(self.mode), **kwargs)
+        except Exception as error:  # noqa: BLE001 - network/auth problems must not stop the sweep
+            if self.mode != "online":
+                raise
+            self.mode = "offline"
+            self.fell_back = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            print(f"warning: W&B online run could not start ({self.fell_back}); logging offline instead",
+                  file=sys.stderr)
+            run = wandb.init(mode="offline", settings=_settings("offline"), **kwargs)
+        if self.mode == "offline":
+            self.offline_dirs.append(Path(run.settings.sync_dir))
+        return TrialRun(run)
+
+    def sync_hint(self) -> str | None:
+        """How to upload the offline runs of this sweep (None if there are none)."""
+        if not self.offline_dirs:
+            return None
+        parents = sorted({str(path.parent) for path in self.offline_dirs})
+        targets = " ".join(f"{parent}/offline-run-*" for parent in parents)
+        return f"W&B runs were logged offline; upload them with: wandb sync {targets}"
+
+
+class TrialRun:
+    """One W&B run: per-epoch rows, then a summary of test metrics, a KL-per-dim table/chart and images."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    def log_epoch(self, row: dict[str, Any]) -> None:
+        self.run.log({key: row[key] for key in PER_EPOCH_KEYS if key in row})
+
+    def finish_complete(self, metrics: dict[str, Any], artifact_dir: Path | None) -> None:
+        import wandb
+
+        summary: dict[str, Any] = {f"test/{key}": _scalar(value) for key, value in metrics.items()
+                                   if key not in SUMMARY_EXTRAS and key != "num_pixels"
+                                   and not isinstance(value, (list, dict)) and value is not None}
+        summary.update({key: _scalar(metrics[key]) for key in SUMMARY_EXTRAS if key in metrics})
+        summary["artifact_dir"] = str(artifact_dir) if artifact_dir else None
+        summary["trial_state"] = "COMPLETE"
+        media: dict[str, Any] = {}
+        per_dim = metrics.get("kl_per_dim")
+        if per_dim:
+            table = wandb.Table(columns=["dim", "kl"], data=[[dim, float(kl)] for dim, kl in enumerate(per_dim)])
+            media["kl_per_dim"] = table
+            media["kl_per_dim_chart"] = wandb.plot.bar(table, "dim", "kl", title="KL per latent dimension (nats)")
+        for name in ("reconstructions", "samples"):
+            image = Path(artifact_dir) / f"{name}.png" if artifact_dir else None
+            if image is not None and image.is_file():
+                media[name] = wandb.Image(str(image), caption=name)
+        if media:
+            self.run.log(media)
+        self.run.summary.update(summary)
+        self.run.finish(exit_code=0)
+
+    def finish_failed(self, state: str, reason: str | None = None) -> None:
+        """A pruned, failed or interrupted trial: marked with a non-zero exit code, not as finished."""
+        summary: dict[str, Any] = {"trial_state": state}
+        if reason:
+            summary["fail_reason"] = reason
+        try:
+            self.run.summary.update(summary)
+        finally:
+            self.run.finish(exit_code=1)
