@@ -55,6 +55,7 @@ class SearchConfig(Strict):
     n_trials: int | None = Field(None, ge=1)
     pruner: Literal["none", "median", "hyperband"] = "none"
     space: dict[str, Any] = Field(default_factory=dict)
+    include: list[dict[str, Any]] = Field(default_factory=list)  # grid only: extra points, e.g. {model: ae}
     seed: int | None = None  # sampler seed (tpe/random); null: a fresh random seed
     startup_trials: int = Field(5, ge=0)  # finished trials before TPE models the space / the median pruner prunes
 
@@ -75,12 +76,31 @@ class SweepConfig(Strict):
         return self.trial.flat()
 
     def grid_points(self) -> list[dict[str, Any]]:
-        """Every point of a grid search, in config order (last key varies fastest)."""
+        """Every point of a grid search: the product of `space` (last key varies fastest), then each
+        `include` point. Every point names the same keys; a key a point leaves out takes the trial default."""
         import itertools
 
         dims = self.dimensions()
-        keys = list(dims)
-        return [dict(zip(keys, values)) for values in itertools.product(*(dims[key] for key in keys))]
+        defaults = self.trial_defaults()
+        extras = check_include(self)
+        keys = list(dict.fromkeys([*dims, *(key for point in extras for key in point)]))
+        points = [dict(zip(dims, values)) for values in itertools.product(*dims.values())]
+        unique: dict[str, dict[str, Any]] = {}
+        for point in [*points, *extras]:
+            full = {key: point.get(key, defaults[key]) for key in keys}
+            unique.setdefault(json.dumps(full, sort_keys=True), full)
+        return list(unique.values())
+
+    def searched(self) -> dict[str, list[Any] | Range]:
+        """Every searched key with its values (grid: the distinct values over all points) or its Range."""
+        if self.search.method != "grid":
+            return self.dimensions()
+        values: dict[str, list[Any]] = {}
+        for point in self.grid_points():
+            for key, value in point.items():
+                if value not in values.setdefault(key, []):
+                    values[key].append(value)
+        return values
 
 
 def field_kind(key: str) -> str:
@@ -119,6 +139,23 @@ def check_space(config: SweepConfig, source: str = "config") -> dict[str, list[A
             need = "a list of values" if search.method == "grid" else "a list of values or {low, high, log}"
             raise UserError(f"{where}.{key}: {search.method} needs {need} (got {spec!r})")
     return dims
+
+
+def check_include(config: SweepConfig, source: str = "config") -> list[dict[str, Any]]:
+    """The validated `search.include` points (grid only)."""
+    search, defaults = config.search, config.trial.flat()
+    if search.include and search.method != "grid":
+        raise UserError(f"{source}: search.include: only for method grid (got method {search.method!r})")
+    points = []
+    for index, point in enumerate(search.include):
+        where = f"{source}: search.include[{index}]"
+        if not point:
+            raise UserError(f"{where}: empty point: give keys and values, e.g. {{model: ae}}")
+        for key in point:
+            if key not in TrialConfig.model_fields:
+                raise UserError(f"{where}.{key}: unknown key (allowed: {', '.join(TrialConfig.model_fields)})")
+        points.append({key: _checked_value(key, value, defaults, f"{where}.{key}") for key, value in point.items()})
+    return points
 
 
 def _range(key: str, spec: dict[str, Any], method: str, where: str) -> Range:
@@ -187,6 +224,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     data = deep_merge(data, overrides or {})
     config = validate(data, source)
     check_space(config, source)
+    check_include(config, source)
     return config
 
 

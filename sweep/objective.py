@@ -51,11 +51,18 @@ def objective_value(metrics: dict[str, Any], model: str) -> float:
     return float("nan") if value is None else float(value)
 
 
-def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: EpochHook | None = None):
-    """Train one model, logging each epoch to `run`; the run ends marked by how the trial ended."""
+def load_trainer():
+    """`(vae.train.run, vae.train.NonFiniteLoss)`, imported on first use (tests replace this function)."""
     if importlib.util.find_spec("vae.tf_runtime") is not None:
         import vae.tf_runtime  # noqa: F401 - imports TensorFlow with its C++ banner muted
-    from vae.train import NonFiniteLoss, run as train  # TensorFlow starts here (if not above)
+    from vae.train import NonFiniteLoss, run
+
+    return run, NonFiniteLoss
+
+
+def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: EpochHook | None = None):
+    """Train one model, logging each epoch to `run`; the run ends marked by how the trial ended."""
+    train, NonFiniteLoss = load_trainer()
 
     def on_epoch(epoch: int, row: dict[str, float]) -> None:
         run.log_epoch(row)

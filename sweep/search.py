@@ -41,7 +41,7 @@ def grid_params(config: SweepConfig) -> list[dict[str, Any]]:
 
 def distributions(config: SweepConfig) -> dict[str, optuna.distributions.BaseDistribution]:
     result: dict[str, optuna.distributions.BaseDistribution] = {}
-    for key, dim in config.dimensions().items():
+    for key, dim in config.searched().items():
         if isinstance(dim, Range):
             if field_kind(key) == "int":
                 result[key] = optuna.distributions.IntDistribution(

@@ -79,7 +79,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
 
 def study_attrs(config: SweepConfig) -> dict[str, Any]:
     """What a study records about itself (docs/CONTRACT.md); also used to refuse mixing two sweeps."""
-    space = {key: (dim.model_dump() if isinstance(dim, Range) else dim) for key, dim in config.dimensions().items()}
+    space = {key: (dim.model_dump() if isinstance(dim, Range) else dim) for key, dim in config.searched().items()}
     attrs: dict[str, Any] = {"search_space": space, "method": config.search.method,
                              "trial_defaults": config.trial_defaults()}
     if config.search.method == "grid":

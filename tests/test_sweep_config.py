@@ -1,0 +1,112 @@
+"""sweep.config: the YAML schema, overrides, search-space checks; one-line errors naming the key path."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from conftest import REPO
+from sweep.config import Range, load_config
+from vae.config import UserError, parse_overrides
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path, overrides=None) -> str:
+    with pytest.raises(UserError) as caught:
+        load_config(path, overrides)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_shipped_configs_validate():
+    default = load_config(REPO / "configs" / "default.yaml")
+    assert default.search.method == "grid"
+    points = default.grid_points()
+    assert len(points) == 3 * 2 * 2 * 2 + 2  # beta x latent x reduction x arch + 2 AE baselines
+    assert {p["model"] for p in points} == {"vae", "ae"}
+    assert {p["arch"] for p in points if p["model"] == "ae"} == {"mlp", "conv"}
+    assert set(default.searched()) >= {"beta", "latent_dim", "reduction", "arch", "model"}
+    smoke = load_config(REPO / "configs" / "smoke.yaml")
+    assert len(smoke.grid_points()) == 4
+    optuna_config = load_config(REPO / "configs" / "optuna.yaml")
+    assert optuna_config.search.method == "tpe" and optuna_config.search.pruner != "none"
+    assert optuna_config.search.n_trials
+
+
+def test_defaults_and_values_normalised(tmp_path):
+    config = load_config(write(tmp_path, """\
+        search:
+          space: {beta: [0.5, 1, 4], hidden: [[64], [128, 64]]}
+        """))
+    assert config.study == "default" and config.out == "runs" and config.storage is None
+    assert config.wandb.project == "vae-sweeps" and config.wandb.mode == "auto"
+    assert config.dimensions()["beta"] == [0.5, 1.0, 4.0]
+    assert all(isinstance(value, float) for value in config.dimensions()["beta"])
+    assert config.grid_points()[0] == {"beta": 0.5, "hidden": [64]}
+    assert config.trial.epochs == 20  # TrialConfig's default
+
+
+def test_overrides_are_dotted_yaml_scalars(tmp_path):
+    path = write(tmp_path, "search: {space: {beta: [1]}}\n")
+    config = load_config(path, parse_overrides(["trial.learning_rate=1e-4", "search.space.beta=[2, 3]",
+                                                "study=other"]))
+    assert config.trial.learning_rate == pytest.approx(1e-4)
+    assert config.dimensions()["beta"] == [2.0, 3.0]
+    assert config.study == "other"
+
+
+def test_ranges_for_tpe(tmp_path):
+    config = load_config(write(tmp_path, """\
+        search:
+          method: tpe
+          n_trials: 5
+          space:
+            beta: {low: 0.1, high: 10, log: true}
+            latent_dim: {low: 2, high: 32}
+            reduction: [sum, mean]
+        """))
+    dims = config.dimensions()
+    assert dims["beta"] == Range(low=0.1, high=10, log=True)
+    assert dims["reduction"] == ["sum", "mean"]
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("colour: red\n", ["unknown key 'colour'", "allowed at the top level"]),
+    ("search: {space: {beta: [1]}, n_trails: 3}\n", ["search.n_trails", "allowed at search"]),
+    ("trial: {epoch: 3}\nsearch: {space: {beta: [1]}}\n", ["trial.epoch", "epochs"]),
+    ("trial: {epochs: three}\nsearch: {space: {beta: [1]}}\n", ["trial.epochs", "integer", "three"]),
+    ("search: {space: {}}\n", ["search.space", "empty grid"]),
+    ("search: {method: bayes, space: {beta: [1]}}\n", ["search.method", "bayes", "'grid', 'tpe' or 'random'"]),
+    ("trial: {beta: -1}\nsearch: {space: {beta: [1]}}\n", ["trial.beta", "greater than 0"]),
+    ("search: {space: {beta: [1, -2]}}\n", ["search.space.beta[1]", "greater than 0"]),
+    ("search: {space: {beta: 4}}\n", ["search.space.beta", "grid needs a list"]),
+    ("search: {space: {beta: {low: 1, high: 2}}}\n", ["search.space.beta", "grid needs a list"]),
+    ("search: {method: tpe, space: {beta: [1, 2]}}\n", ["search.n_trials", "required"]),
+    ("search: {method: tpe, n_trials: 3, space: {beta: {low: 2, high: 1}}}\n", ["search.space.beta", "below"]),
+    ("search: {method: tpe, n_trials: 3, space: {arch: {low: 0, high: 1}}}\n", ["search.space.arch", "numeric"]),
+    ("search: {space: {arch: [mlp, resnet]}}\n", ["search.space.arch[1]", "resnet", "'mlp' or 'conv'"]),
+    ("search: {space: {colour: [red]}}\n", ["search.space.colour", "unknown key"]),
+    ("search: {space: {beta: []}}\n", ["search.space.beta", "empty list"]),
+    ("search: {space: {beta: [1]}, include: [{model: vea}]}\n", ["search.include[0].model", "'vae' or 'ae'"]),
+    ("search: {method: random, n_trials: 2, space: {beta: [1]}, include: [{model: ae}]}\n",
+     ["search.include", "only for method grid"]),
+    ("wandb: {mode: sometimes}\nsearch: {space: {beta: [1]}}\n", ["wandb.mode", "'offline'"]),
+    ("search: {space: {beta: [1]}\n", ["malformed YAML", "line"]),
+    ("- just\n- a list\n", ["expected a mapping"]),
+])
+def test_bad_configs_are_one_line_errors_with_the_key_path(tmp_path, text, needles):
+    path = write(tmp_path, text)
+    message = error_of(path)
+    assert message.startswith(str(path)), message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_missing_file(tmp_path):
+    assert "no such file" in error_of(tmp_path / "nope.yaml")

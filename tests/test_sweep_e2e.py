@@ -1,0 +1,164 @@
+"""The sweep CLIs end to end with the real `vae.train.run`, as subprocesses into temp dirs (tiny models)."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from analysis.wandb_file import read_run
+from conftest import REPO, run_cli
+from sweep.config import load_config
+from sweep.objective import METRICS
+
+TRIAL_ATTRS = {f"test/{m}" for m in METRICS} | {
+    "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
+ARTIFACTS = ("reconstructions.png", "samples.png", "metrics.json", "history.csv")
+TINY_TRIAL = """\
+trial:
+  dataset: mnist5k
+  arch: mlp
+  hidden: [32]
+  latent_dim: 2
+  epochs: {epochs}
+  batch_size: 256
+  iwae_samples: 5
+  seed: 0
+"""
+
+
+def launch(config: Path, out: Path, *extra: str):
+    env = {"WANDB_DIR": str(out / "wandb-root")}
+    return run_cli("-m", "sweep.launch", str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
+                   *extra, env=env)
+
+
+def trials_of(out: Path, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{out / 'sweeps.db'}").get_trials()
+
+
+def wandb_runs(out: Path):
+    return [read_run(path) for path in sorted((out / "wandb-root" / "wandb").glob("offline-run-*/run-*.wandb"))]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    result = launch(REPO / "configs" / "smoke.yaml", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_smoke_sweep_runs_every_grid_point_exactly_once(smoke):
+    out, result = smoke
+    config = load_config(REPO / "configs" / "smoke.yaml")
+    trials = trials_of(out, config.study)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * len(config.grid_points())
+    seen = sorted(tuple(sorted(t.params.items())) for t in trials)
+    expected = sorted(tuple(sorted(point.items())) for point in config.grid_points())
+    assert seen == expected
+    for trial in trials:
+        assert TRIAL_ATTRS <= set(trial.user_attrs), TRIAL_ATTRS - set(trial.user_attrs)
+        assert trial.value == pytest.approx(trial.user_attrs["test/nelbo"])
+        assert len(trial.user_attrs["test/kl_per_dim"]) == config.trial.latent_dim
+        folder = Path(trial.user_attrs["artifact_dir"])
+        assert folder == out / config.study / f"trial-{trial.number}"
+        assert all((folder / name).is_file() for name in ARTIFACTS)
+    assert "Traceback" not in result.stderr
+    assert "wandb sync" in result.stdout and "best" in result.stderr  # sync hint; progress bar postfix
+
+
+def test_smoke_wandb_offline_runs_read_back(smoke):
+    out, _ = smoke
+    trials = {f"trial-{t.number}": t for t in trials_of(out, "smoke")}
+    runs = {run.name: run for run in wandb_runs(out)}
+    assert set(runs) == set(trials)
+    for name, run in runs.items():
+        trial = trials[name]
+        assert run.run_id == trial.user_attrs["wandb_run_id"]
+        assert (run.group, run.job_type, run.project, run.exit_code) == ("smoke", "trial", "vae-sweeps", 0)
+        assert run.config["beta"] == trial.params["beta"] and run.config["trial_number"] == trial.number
+        epochs = [row for row in run.history if "epoch" in row]
+        assert [row["epoch"] for row in epochs] == list(range(trial.user_attrs["epochs_run"]))
+        assert {"train/loss", "val/nelbo", "val/kl", "val/active_units"} <= set(epochs[-1])
+        assert run.summary["test/nelbo"] == pytest.approx(trial.value)
+        assert run.summary["kl_per_dim"]["_type"] == "table-file"
+        assert {"reconstructions", "samples"} <= set(run.summary)
+
+
+def test_relaunching_resumes_without_rerunning(smoke):
+    out, _ = smoke
+    before = {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")}
+    runs_before = len(wandb_runs(out))
+    again = launch(REPO / "configs" / "smoke.yaml", out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")} == before
+    assert len(wandb_runs(out)) == runs_before
+
+
+def test_forced_nan_trial_fails_with_a_reason_and_the_others_complete(tmp_path):
+    config = tmp_path / "nan.yaml"
+    config.write_text("study: nan\nsearch:\n  method: grid\n  space: {beta: [1.0, 4.0]}\n"
+                      "  include:\n    - {likelihood: gaussian, gaussian_sigma: 1.0e-30}\n"
+                      + TINY_TRIAL.format(epochs=1))
+    result = launch(config, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = trials_of(tmp_path, "nan")
+    by_state = {t.state.name: [x for x in trials if x.state == t.state] for t in trials}
+    assert len(by_state["COMPLETE"]) == 2 and len(by_state["FAIL"]) == 1, [t.state.name for t in trials]
+    failed = by_state["FAIL"][0]
+    assert failed.params["likelihood"] == "gaussian"
+    assert "non-finite" in failed.user_attrs["fail_reason"]
+    runs = {run.name: run for run in wandb_runs(tmp_path)}
+    assert runs[f"trial-{failed.number}"].exit_code != 0
+    assert "Traceback" not in result.stderr
+
+
+def test_tpe_with_median_pruning_prunes_a_trial(tmp_path):
+    config = tmp_path / "tpe.yaml"
+    config.write_text(textwrap.dedent("""\
+        study: tpe
+        search:
+          method: tpe
+          n_trials: 6
+          pruner: median
+          startup_trials: 2
+          seed: 0
+          space:
+            learning_rate: {low: 1.0e-5, high: 1.0e-2, log: true}
+        """) + TINY_TRIAL.format(epochs=3))
+    result = launch(config, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    states = [t.state.name for t in trials_of(tmp_path, "tpe")]
+    assert len(states) == 6 and "PRUNED" in states and "COMPLETE" in states, states
+    pruned = [run for run in wandb_runs(tmp_path) if run.summary.get("trial_state") == "PRUNED"]
+    assert pruned and all(run.exit_code != 0 for run in pruned)
+
+
+def test_export_lists_the_same_grid():
+    result = run_cli("-m", "sweep.export", "configs/default.yaml")
+    assert result.returncode == 0, result.stderr
+    exported = yaml.safe_load(result.stdout)
+    config = load_config(REPO / "configs" / "default.yaml")
+    assert exported["method"] == "grid"
+    assert exported["command"][2:4] == ["-m", "sweep.trial"]
+    for key, values in config.dimensions().items():
+        assert exported["parameters"][key] == {"values": values}
+    assert exported["parameters"]["epochs"] == {"value": config.trial.epochs}
+    tpe = yaml.safe_load(run_cli("-m", "sweep.export", "configs/optuna.yaml").stdout)
+    assert tpe["method"] == "bayes" and tpe["run_cap"] == load_config(REPO / "configs" / "optuna.yaml").search.n_trials
+    assert tpe["parameters"]["beta"]["distribution"] == "log_uniform_values"
+
+
+def test_sweep_trial_runs_one_trial_from_flags(tmp_path):
+    result = run_cli("-m", "sweep.trial", "--beta", "4", "--latent_dim", "2", "--hidden", "[32]", "--epochs", "1",
+                     "--iwae_samples", "5", "--reduction", "mean", "--study", "manual", "--out", str(tmp_path),
+                     "--wandb-mode", "offline", env={"WANDB_DIR": str(tmp_path / "wandb-root")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '"nelbo"' in result.stdout and "artifacts:" in result.stdout
+    (run,) = wandb_runs(tmp_path)
+    assert run.config["beta"] == 4.0 and run.config["reduction"] == "mean" and run.group == "manual"
+    assert run.exit_code == 0 and "test/nelbo" in run.summary
+    assert (tmp_path / "manual" / f"run-{run.run_id}" / "metrics.json").is_file()

@@ -1,0 +1,171 @@
+"""The sweep's control flow in-process with a fake `vae.train.run` (no TensorFlow): grid queue, resume,
+NaN trials, pruning, the user attrs of docs/CONTRACT.md, refusing to mix studies, storage URLs."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+
+from sweep import launch, objective
+from sweep.config import validate
+from sweep.storage import default_url, mask, open_study, resolve_url, scrub
+from vae.config import UserError
+
+CONTRACT_ATTRS = {f"test/{m}" for m in objective.METRICS} | {
+    "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
+
+
+class FakeNonFinite(RuntimeError):
+    pass
+
+
+def fake_run(config, out_dir=None, on_epoch=None, verbose=0):
+    """Deterministic curves: val nelbo falls with epochs and rises with beta; sigma 1e-30 goes NaN."""
+    if config.likelihood == "gaussian" and config.gaussian_sigma < 1e-20:
+        raise FakeNonFinite("non-finite training loss at epoch 0: loss=nan")
+    history = []
+    for epoch in range(config.epochs):
+        value = 100.0 + 50.0 * config.beta + 10.0 / (epoch + 1)
+        row = {"epoch": epoch, "train/loss": value, "train/recon": value - 5, "train/kl": 5.0, "val/nelbo": value,
+               "val/recon_nll": value - 5, "val/kl": 5.0, "val/active_units": 3}
+        history.append(row)
+        if on_epoch:
+            on_epoch(epoch, row)
+    vae = config.model == "vae"
+    nelbo = history[-1]["val/nelbo"] + 1.0
+    metrics = {"recon_nll": nelbo - 5, "kl": 5.0 if vae else None, "nelbo": nelbo if vae else None,
+               "iwae_nll": nelbo - 1 if vae else None, "kl_per_dim": [2.5, 2.5] if vae else None,
+               "active_units": 2 if vae else None, "mutual_info": 1.0 if vae else None, "recon_diversity": 0.5,
+               "sharpness": 0.7, "effective_beta": config.beta, "num_pixels": 784, "train_seconds": 0.1,
+               "epochs_run": len(history), "examples_per_second": 1000.0}
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics))
+    return SimpleNamespace(metrics=metrics, history=history, artifact_dir=Path(out_dir) if out_dir else None)
+
+
+@pytest.fixture(autouse=True)
+def fake_trainer(monkeypatch, tmp_path):
+    monkeypatch.setattr(objective, "load_trainer", lambda: (fake_run, FakeNonFinite))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-root"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+def make_config(tmp_path, **search):
+    space = search.pop("space", {"beta": [1.0, 2.0], "reduction": ["sum", "mean"]})
+    data = {"study": "t", "out": str(tmp_path / "runs"), "wandb": {"mode": "disabled"},
+            "search": {"method": "grid", "space": space, **search},
+            "trial": {"epochs": 3, "latent_dim": 2}}
+    return validate(data, "test")
+
+
+def load(config):
+    return optuna.load_study(study_name=config.study, storage=resolve_url(config))
+
+
+def test_grid_runs_every_point_once_and_records_the_contract(tmp_path, capsys):
+    config = make_config(tmp_path, include=[{"model": "ae"}])
+    assert launch.sweep(config, report=False) == 0
+    study = load(config)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    points = sorted((t.params["beta"], t.params["reduction"], t.params["model"]) for t in trials)
+    assert len(set(points)) == 5
+    vae = next(t for t in trials if t.params["model"] == "vae")
+    assert CONTRACT_ATTRS <= set(vae.user_attrs)
+    assert vae.value == vae.user_attrs["test/nelbo"]
+    assert vae.user_attrs["config"]["beta"] == vae.params["beta"] and vae.user_attrs["config"]["latent_dim"] == 2
+    assert Path(vae.user_attrs["artifact_dir"]) == tmp_path / "runs" / "t" / f"trial-{vae.number}"
+    assert (Path(vae.user_attrs["artifact_dir"]) / "metrics.json").is_file()
+    ae = next(t for t in trials if t.params["model"] == "ae")
+    assert ae.user_attrs["test/nelbo"] is None and ae.value == ae.user_attrs["test/recon_nll"]
+    assert study.user_attrs["method"] == "grid" and study.user_attrs["grid_size"] == 5
+    assert study.user_attrs["search_space"]["model"] == ["vae", "ae"]
+    assert study.user_attrs["trial_defaults"]["epochs"] == 3
+    json.dumps([t.user_attrs for t in trials])  # strict JSON
+    out = capsys.readouterr().out
+    assert "study 't'" in out and "trial-<number>" in out
+
+    # relaunch: resumes, nothing re-run or added
+    assert launch.sweep(config, report=False) == 0
+    assert len(load(config).get_trials()) == 5
+
+
+def test_nan_trial_fails_with_reason_and_the_sweep_goes_on(tmp_path, capsys):
+    config = make_config(tmp_path, space={"beta": [1.0, 2.0]},
+                         include=[{"likelihood": "gaussian", "gaussian_sigma": 1e-30}])
+    assert launch.sweep(config, report=False) == 0
+    trials = load(config).get_trials()
+    states = {t.params["likelihood"]: t.state.name for t in trials}
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(trials) == 3 and len(failed) == 1 and states == {"bernoulli": "COMPLETE", "gaussian": "FAIL"}
+    assert "non-finite" in failed[0].user_attrs["fail_reason"]
+    assert "test/nelbo" not in failed[0].user_attrs
+    assert "non-finite" in capsys.readouterr().err
+
+
+def test_median_pruner_prunes_worse_trials(tmp_path):
+    config = make_config(tmp_path, method="random", n_trials=8, pruner="median", startup_trials=2, seed=1,
+                         space={"beta": {"low": 0.1, "high": 10.0, "log": True}})
+    assert launch.sweep(config, report=False) == 0
+    states = [t.state.name for t in load(config).get_trials()]
+    assert len(states) == 8 and "PRUNED" in states and "COMPLETE" in states
+    # more trials on relaunch with a higher n_trials: the study goes on where it stopped
+    more = make_config(tmp_path, method="random", n_trials=10, pruner="median", startup_trials=2, seed=1,
+                       space={"beta": {"low": 0.1, "high": 10.0, "log": True}})
+    launch.sweep(more, report=False)
+    assert len(load(config).get_trials()) == 10
+
+
+def test_a_study_with_another_search_space_is_refused(tmp_path):
+    launch.sweep(make_config(tmp_path, space={"beta": [1.0]}), report=False)
+    with pytest.raises(UserError, match="different search_space"):
+        launch.sweep(make_config(tmp_path, space={"beta": [1.0, 4.0]}), report=False)
+
+
+def test_wandb_runs_offline_one_per_trial_marked_by_outcome(tmp_path):
+    from analysis.wandb_file import read_run
+
+    config = make_config(tmp_path, space={"beta": [1.0]}, include=[{"likelihood": "gaussian", "gaussian_sigma": 1e-30}])
+    config = config.model_copy(update={"wandb": config.wandb.model_copy(update={"mode": "offline"})})
+    launch.sweep(config, report=False)
+    files = sorted((tmp_path / "wandb-root" / "wandb").glob("offline-run-*/run-*.wandb"))
+    runs = {run.name: run for run in map(read_run, files)}
+    assert set(runs) == {"trial-0", "trial-1"}
+    ok, failed = runs["trial-0"], runs["trial-1"]
+    assert ok.exit_code == 0 and failed.exit_code != 0
+    assert ok.group == "t" and ok.job_type == "trial" and ok.project == "vae-sweeps"
+    assert ok.config["study"] == "t" and ok.config["trial_number"] == 0 and ok.config["beta"] == 1.0
+    assert [row["epoch"] for row in ok.history if "epoch" in row] == [0, 1, 2]
+    trial = load(config).trials[0]
+    assert ok.summary["test/nelbo"] == pytest.approx(trial.value)
+    assert ok.run_id == trial.user_attrs["wandb_run_id"]
+    assert "non-finite" in failed.summary["fail_reason"]
+
+
+def test_storage_urls_and_masking(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_url("runs") == f"sqlite:///{tmp_path / 'runs' / 'sweeps.db'}"
+    config = validate({"storage": "sqlite:///rel/s.db", "search": {"space": {"beta": [1]}}}, "x")
+    assert resolve_url(config) == f"sqlite:///{tmp_path / 'rel' / 's.db'}"
+    url = "postgresql://alice:s3cr3t@db.example:5432/sweeps"
+    assert "s3cr3t" not in mask(url) and "alice" in mask(url) and "db.example" in mask(url)
+    assert "s3cr3t" not in scrub(f"could not connect to {url} with password s3cr3t", url)
+
+
+def test_unreachable_storage_is_a_user_error_without_the_password(tmp_path):
+    config = make_config(tmp_path)
+    url = "postgresql://alice:s3cr3t@127.0.0.1:9/sweeps"
+    with pytest.raises(UserError) as caught:
+        open_study(config, url)
+    assert "s3cr3t" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+
+
+def test_user_attrs_are_strict_json():
+    attrs = objective.result_attrs({"nelbo": float("nan"), "kl_per_dim": [1.0, float("inf")], "epochs_run": 3})
+    assert attrs["test/nelbo"] is None and attrs["test/kl_per_dim"] == [1.0, None] and attrs["epochs_run"] == 3
+    assert math.isnan(objective.objective_value({"nelbo": None}, "vae"))
