@@ -128,7 +128,7 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
         above = runs[runs["beta"].astype(float) >= beta0]
         if (above["status"] == COLLAPSED).all():
             condition = "" if len(above) == n else f" and β ≥ {fmt(beta0)}"
-            scope = "The one run" if len(above) == 1 else f"All {len(above)} runs"
+            scope = {1: "The one run", 2: "Both runs"}.get(len(above), f"All {len(above)} runs")
             text = f"**{scope} with reduction={reduction}{condition} collapsed**"
         else:
             text = (f"**{len(collapsed)} of {n} runs with reduction={reduction} collapsed** "
@@ -137,10 +137,20 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
         text += (f" (effective β {_span(collapsed['effective_beta'])}): active units "
                  f"{_span(collapsed['test/active_units'])}, KL {_span(collapsed['test/kl'])} nats, "
                  f"recon diversity {_span(diversity)}")
+        units = pd.to_numeric(collapsed["test/active_units"])
+        active = collapsed[units > thresholds.active_units_collapsed]
         if pd.to_numeric(diversity).max() < thresholds.recon_diversity_collapsed:
-            text += (" — every reconstruction is essentially the same image, the average a decoder learns when "
-                     "it ignores z")
+            text += " — every reconstruction is essentially the same image"
+            text += ", the average a decoder learns when it ignores z" if active.empty else ""
         text += "."
+        if not active.empty:
+            who = (f"{len(active)} of them" if len(active) < len(collapsed)
+                   else {1: "It", 2: "Both"}.get(len(active), "All of them"))
+            epochs = _values(active["epochs_run"])
+            text += (f" {who} still {'has' if len(active) == 1 else 'have'} active units "
+                     f"({_span(active['test/active_units'])}) and KL {_span(active['test/kl'])} nats: the encoder "
+                     f"uses z but the decoder's outputs barely differ — under-training"
+                     f"{f' (epochs run: {epochs})' if epochs else ''} rather than over-regularisation.")
     if not partial.empty:
         text += (f" {_plural(len(partial), 'run')} only partially used the latent space (β = "
                  f"{_values(partial['beta'])}: active units {_span(partial['test/active_units'])}).")

@@ -89,13 +89,14 @@ def execute(notebook, out: Path, env: dict[str, str]) -> None:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from jupyter_client.manager import AsyncKernelManager
+    from traitlets.config import Config
 
-    # IPC transport: local sockets only, and no "running over TCP without encryption" warning on stderr
+    # IPC transport: local sockets only, and no "running over TCP without encryption" warning on stderr.
+    # The client creates (and therefore shuts down) the kernel manager itself.
     try:
         with tempfile.TemporaryDirectory(prefix="vae-kernel-") as sockets:
-            manager = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets}/k")
-            client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+            config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}})
+            client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=config,
                                     resources={"metadata": {"path": str(out)}})
             client.execute(env=env)
     except CellExecutionError as error:

@@ -60,3 +60,16 @@ def test_every_text_renders_on_subsets(df, subset):
         assert isinstance(function(part), str) and function(part)
     if subset == "sum_only":
         assert "0 of" in narrative.headline(part)
+
+
+def test_diversity_only_collapse_is_called_under_training(df):
+    short = df.copy()
+    sum_rows = (short["reduction"] == "sum") & (short["model"] == "vae") & (short["state"] == "COMPLETE")
+    short.loc[sum_rows, "test/recon_diversity"] = 0.02
+    short.loc[sum_rows, "status"] = "collapsed"
+    short.attrs = df.attrs
+    text = narrative.collapse_findings(short)
+    assert f"All {EXPECTED['healthy_sum']} runs with reduction=sum collapsed" in text
+    assert "All of them still have active units (3–7)" in text and "under-training (epochs run: 2)" in text
+    mean_part = next(part for part in text.split("\n\n") if "runs with reduction=mean" in part)
+    assert "ignores z" in mean_part  # the mean runs did lose z
