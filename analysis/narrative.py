@@ -29,6 +29,16 @@ def _values(series: pd.Series) -> str:
     return ", ".join(fmt(value) for value in sorted(pd.to_numeric(series).dropna().unique()))
 
 
+def _levels(series: pd.Series) -> str:
+    """Distinct values, numbers in numeric order."""
+    values = list(series.dropna().map(lambda v: tuple(v) if isinstance(v, list) else v).unique())
+    try:
+        values = sorted(values)
+    except TypeError:
+        values = sorted(values, key=str)
+    return ", ".join(fmt(v) if isinstance(v, float) else str(v) for v in values)
+
+
 def _span(series: pd.Series) -> str:
     numbers = pd.to_numeric(series).dropna()
     if numbers.empty:
@@ -65,8 +75,7 @@ def overview(df: pd.DataFrame) -> str:
              f"{done} finished."]
     swept = [name for name in attrs.get("swept", []) if name in df]
     if swept:
-        lines.append("Swept: " + "; ".join(f"`{name}` ∈ {{{', '.join(sorted(map(str, df[name].dropna().unique())))}}}"
-                                           for name in swept) + ".")
+        lines.append("Swept: " + "; ".join(f"`{name}` ∈ {{{_levels(df[name])}}}" for name in swept) + ".")
     unfinished = {state: count for state, count in states.items() if state != "COMPLETE"}
     grid = attrs.get("study_attrs", {}).get("grid_size")
     if unfinished or (isinstance(grid, (int, float)) and done < grid):
