@@ -169,3 +169,17 @@ def test_user_attrs_are_strict_json():
     attrs = objective.result_attrs({"nelbo": float("nan"), "kl_per_dim": [1.0, float("inf")], "epochs_run": 3})
     assert attrs["test/nelbo"] is None and attrs["test/kl_per_dim"] == [1.0, None] and attrs["epochs_run"] == 3
     assert math.isnan(objective.objective_value({"nelbo": None}, "vae"))
+
+
+def test_a_trial_that_finds_the_grid_queue_empty_runs_nothing(tmp_path):
+    """Two workers racing for the last queued point: the loser's fresh trial must not run a random point."""
+    from sweep.tracking import Tracker
+
+    config = make_config(tmp_path, space={"beta": [1.0]})
+    launch.sweep(config, report=False)
+    study = open_study(config, resolve_url(config))
+    tracker = Tracker.create("vae-sweeps", "t", "disabled", tmp_path)
+    study.optimize(objective.Objective(config, tracker), n_trials=1)  # queue empty: Optuna creates a fresh trial
+    stray = study.get_trials()[-1]
+    assert stray.state.name == "FAIL" and stray.params == {} and "no grid point left" in stray.user_attrs["fail_reason"]
+    assert sum(t.state.name == "COMPLETE" for t in study.get_trials()) == 1
