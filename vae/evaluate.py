@@ -1,4 +1,9 @@
-"""Test/validation evaluation: compiled batched passes in TensorFlow, the metric formulas in numpy (vae.metrics)."""
+"""Test/validation evaluation: compiled batched passes in TensorFlow, the metric formulas in numpy (vae.metrics).
+
+The passes are graph-compiled `tf.function`s without XLA: forward-only passes gained nothing from XLA for `mlp`
+and were 2-4x slower with it for `conv` (XLA:CPU convolutions; see BENCHMARKS.md). One `Evaluator` lives as long
+as its model (vae.fit caches both across trials of the same structure), so repeated calls do not re-trace.
+"""
 from __future__ import annotations
 
 import math
@@ -18,7 +23,7 @@ class Evaluator:
 
     def __init__(self, model: VAE):
         self.model = model
-        self._batch_pass = tf.function(model.evaluate_batch, jit_compile=True, reduce_retracing=True)
+        self._batch_pass = tf.function(model.evaluate_batch, reduce_retracing=True)
         self._iwae_pass = tf.function(model.iwae_log_weights, reduce_retracing=True)
 
     def passes(self, images: np.ndarray) -> dict[str, np.ndarray]:

@@ -65,13 +65,23 @@ class VAE(keras.Model):
         loss = recon_term + self.kl_weight * losses.kl_term(kl_dims, self.config.free_bits)
         return {"loss": loss, "recon": recon_summed, "kl": tf.reduce_mean(tf.reduce_sum(kl_dims, axis=1))}
 
+    def compile(self, *args, xla_optimizer_update: bool = False, **kwargs):
+        """Keras' compile; with `xla_optimizer_update` the optimizer's update of all variables is one XLA-compiled
+        call (fused elementwise work) while the forward/backward pass stays on TensorFlow's oneDNN kernels."""
+        super().compile(*args, **kwargs)
+        apply = self._apply_gradients_in_place
+        self._apply_gradients = tf.function(apply, jit_compile=True) if xla_optimizer_update else apply
+
+    def _apply_gradients_in_place(self, gradients):
+        self.optimizer.apply(gradients, self.trainable_variables)
+
     def train_step(self, x):
         if self.config.binarize == "dynamic":
             x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, x.dtype)
         with tf.GradientTape() as tape:
             terms = self.objective(x)
         gradients = tape.gradient(terms["loss"], self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
+        self._apply_gradients(gradients)
         for name, tracker in self.trackers.items():
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in self.trackers.items()}
