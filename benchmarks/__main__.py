@@ -1,0 +1,173 @@
+"""`python -m benchmarks [--quick] [--only SECTION ...] [--output BENCHMARKS.md]`: measure and write BENCHMARKS.md.
+
+Sections: throughput (+ quality at equal epochs), efficiency, sweep, pruning, profile. `--quick` (~2-3 minutes on
+2 cores) uses fewer repetitions, epochs and trials; the full run takes ~10 minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("throughput", "efficiency", "sweep", "pruning", "profile")
+
+
+@dataclass(frozen=True)
+class Plan:
+    repetitions: int
+    epochs: dict  # arch -> epochs per throughput run
+    iwae_samples: int
+    efficiency_repetitions: int
+    pruning_trials: int
+    pruning_epochs: int
+
+
+QUICK = Plan(3, {"mlp": 4, "conv": 3}, 20, 1, 8, 5)
+FULL = Plan(5, {"mlp": 10, "conv": 6}, 100, 3, 24, 10)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions/epochs/trials (~2-3 minutes)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file to (re)write")
+    parser.add_argument("--no-write", action="store_true", help="print the table, do not write the file")
+    return parser.parse_args(argv)
+
+
+def command(args, section: str) -> str:
+    return f"python -m benchmarks{' --quick' if args.quick else ''} --only {section}"
+
+
+def throughput_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import throughput
+    from benchmarks.report import fmt_ratio
+
+    targets = {"mlp": 1.5, "conv": 2.0}
+    for arch in ("mlp", "conv"):
+        result = throughput.compare(arch, plan.epochs[arch], plan.repetitions, log,
+                                    iwae_samples=plan.iwae_samples)
+        ours, ref = result.median("ours", "examples_per_second"), result.median("reference", "examples_per_second")
+        cfg = result.config
+        setup = (f"{arch} hidden {cfg.hidden}{' filters ' + str(cfg.filters) if arch == 'conv' else ''}, "
+                 f"batch {cfg.batch_size}, {cfg.epochs} epochs, mnist5k train split")
+        report.add(f"training throughput, {setup}: examples/s over epochs 2..{cfg.epochs} (first epoch excluded "
+                   f"from both; ours includes its per-epoch validation pass)", f"{ours:,.0f}", f"{ref:,.0f}",
+                   fmt_ratio(ours / ref), f"≥ {targets[arch]}×", command(args, "throughput"))
+        cold, warm = result.ours[0].first_epoch_s, throughput.median(r.first_epoch_s for r in result.ours[1:])
+        ref_first = result.median("reference", "first_epoch_s")
+        report.add(f"first epoch (trace + compile + epoch), {arch}, seconds: ours cold / ours cached "
+                   f"(next trial, same structure)", f"{cold:.2f} / {warm:.2f}", f"{ref_first:.2f}",
+                   fmt_ratio(ref_first / cold) + " (ref ÷ ours cold)", "—", command(args, "throughput"))
+        gaps = throughput.quality_gap(result)
+        report.add(f"quality at equal epochs ({cfg.epochs}), {arch}: test nelbo / iwae_nll (k={plan.iwae_samples}), "
+                   f"nats, same split, median over seeds", f"{result.median('ours', 'nelbo'):.2f} / "
+                   f"{result.median('ours', 'iwae_nll'):.2f}", f"{result.median('reference', 'nelbo'):.2f} / "
+                   f"{result.median('reference', 'iwae_nll'):.2f}", f"Δ {gaps['nelbo']:+.2f} / {gaps['iwae_nll']:+.2f}",
+                   "Δ ≤ ~1 nat", command(args, "throughput"))
+
+
+def efficiency_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import efficiency, machine
+    from benchmarks.report import fmt_pct, fmt_ratio
+    from vae.config import TrialConfig
+
+    peak = machine.matmul_peak()
+    report.details.append(f"- float32 matmul peak (median of 5 timed 2048×2048 `tf.matmul` runs): "
+                          f"{peak / 1e9:.0f} GFLOP/s.")
+    for hidden, batch, target in (([1024, 512], 256, "≥ 60 %"), ([512, 256], 128, "— (default config)")):
+        config = TrialConfig(hidden=hidden, batch_size=batch)
+        result = efficiency.measure(config, peak, 3, plan.efficiency_repetitions, log)
+        report.add(f"compute efficiency of the MLP training step, hidden {hidden}, latent 16, batch {batch}: "
+                   f"Dense-layer FLOP/s (fwd 2·m·n·k, bwd 2× that) ÷ measured fp32 matmul peak "
+                   f"({peak / 1e9:.0f} GFLOP/s)", f"{fmt_pct(result.ours)} ({result.ours_flops / 1e9:.0f} GFLOP/s)",
+                   f"{fmt_pct(result.reference)} ({result.reference_flops / 1e9:.0f} GFLOP/s)",
+                   fmt_ratio(result.ours / result.reference), target, command(args, "efficiency"))
+
+
+def sweep_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import sweep_overhead
+    from benchmarks.report import fmt_ratio
+
+    one, two = sweep_overhead.measure(args.quick, log)
+    grid = sweep_overhead.tiny_grid(args.quick)
+    what = (f"{len(grid['search']['space']['beta'])}-point grid, mlp {grid['trial']['hidden']}, "
+            f"{grid['trial']['epochs']} epochs, W&B offline")
+    if not one.trials:
+        report.add(f"sweep overhead ({what})", "not available", "≤ 1.05", "n/a", "≤ 1.05", one.how)
+        return
+    report.add(f"sweep overhead, whole command incl. Python/TF start-up ({what}): wall ÷ Σ(train_seconds + "
+               f"test evaluation)", f"{one.wall_s:.1f} s ÷ {one.busy_s:.1f} s", "limit 1.05", fmt_ratio(one.ratio),
+               "≤ 1.05", command(args, "sweep"))
+    report.add(f"sweep overhead, trial loop only (first trial start → last trial end, Optuna timestamps)",
+               f"{one.loop_s:.1f} s ÷ {one.busy_s:.1f} s", "limit 1.05", fmt_ratio(one.loop_ratio), "≤ 1.05",
+               command(args, "sweep"))
+    if two.trials:
+        report.add(f"2 workers vs 1 worker, same grid: wall-time speedup ({two.how})",
+                   f"{two.wall_s:.1f} s", f"{one.wall_s:.1f} s (1 worker)", fmt_ratio(one.wall_s / two.wall_s),
+                   "—", command(args, "sweep"))
+    else:
+        report.add("2 workers vs 1 worker", "not yet available", two.how, "n/a", "—", command(args, "sweep"))
+
+
+def pruning_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import pruning
+
+    arms = pruning.measure(plan.pruning_trials, plan.pruning_epochs, log)
+    none = arms["none"]
+    for name in ("median", "hyperband"):
+        arm = arms[name]
+        saved = 1.0 - arm.epochs / none.epochs
+        report.add(f"pruning: TPE + {name} pruner vs TPE without, {arm.trials} trials × ≤ {plan.pruning_epochs} "
+                   f"epochs (mlp [256, 128]; lr, KL warm-up, latent_dim searched): epochs trained; best test nelbo",
+                   f"{arm.epochs} epochs ({arm.pruned} pruned); {arm.best_nelbo:.2f}",
+                   f"{none.epochs} epochs; {none.best_nelbo:.2f}",
+                   f"{saved:.0%} fewer epochs; Δ best {arm.best_nelbo - none.best_nelbo:+.2f}",
+                   "≥ 40 % fewer, Δ ≤ 0", command(args, "pruning"))
+
+
+def profile_section(report, plan: Plan, args, log) -> None:
+    import tempfile
+
+    from benchmarks import profiling
+
+    with tempfile.TemporaryDirectory(prefix="vae-bench-profile-") as tmp:
+        for arch in ("mlp", "conv"):
+            for side, result in profiling.profile_both(arch, Path(tmp)).items():
+                line = f"- profile, one training epoch, {arch}, {side}: {result.summary()}"
+                report.details.append(line)
+                log(line)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    from benchmarks import machine
+    from benchmarks.report import Report, write
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    report = Report(machine.describe(), machine.today(), machine.load_average(), args.quick)
+    runners = {"throughput": throughput_section, "efficiency": efficiency_section, "sweep": sweep_section,
+               "pruning": pruning_section, "profile": profile_section}
+    for section in args.only or SECTIONS:
+        log(f"[{section}]")
+        runners[section](report, plan, args, log)
+    report.load_after = machine.load_average()
+    if args.no_write:
+        print(report.markdown())
+    else:
+        write(report, Path(args.output))
+        log(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
