@@ -1,0 +1,32 @@
+"""The speed-ups must not change results: a trial that reuses a cached compiled model (same structure, other
+values) gives exactly what a freshly built one gives."""
+import pytest
+
+from vae.config import TrialConfig
+
+
+@pytest.fixture(scope="module")
+def train():
+    from vae import fit
+    from vae.train import run
+
+    def train(config, fresh=False):
+        if fresh:
+            fit.clear_cache()
+        return run(config).metrics
+
+    return train
+
+
+def test_cached_trial_equals_fresh_build(train):
+    from vae import fit
+
+    config = TrialConfig(hidden=[64, 32], latent_dim=4, epochs=2, iwae_samples=5, seed=3)
+    fresh = train(config, fresh=True)
+    train(config.model_copy(update={"beta": 4.0, "learning_rate": 3e-3, "seed": 1}))  # same structure
+    assert fit.cached_structures() == 1
+    reused = train(config)
+    for key in ("nelbo", "iwae_nll", "kl", "recon_nll", "active_units"):
+        assert reused[key] == fresh[key], key
+    train(config.model_copy(update={"latent_dim": 5}))  # new structure: a second cache entry
+    assert fit.cached_structures() == 2
