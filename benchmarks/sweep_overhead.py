@@ -4,7 +4,8 @@ training + test-evaluation time; and the same grid with 2 workers vs 1.
 Two ratios are reported: the whole command (Python and TensorFlow start-up included), and the trial loop alone
 (first trial start → last trial end, from the Optuna storage), which isolates the per-trial overhead of the sweep
 (Optuna storage, W&B run, artifacts). `--workers 2` is used when the launcher supports it; otherwise two launchers
-run the same command on the same study, which is how the launcher says to run parallel workers.
+run the same command on the same study, which is how the launcher says to run parallel workers (the second one
+starts once the first has created the storage: see `_wait_for_storage`).
 """
 from __future__ import annotations
 
@@ -84,14 +85,27 @@ def run_sweep(workdir: Path, workers: int, quick: bool) -> SweepRun:
             how = f"{workers} launchers (--workers {workers}: {message})"
             commands = [_command(config, out, eval_log, 1) for _ in range(workers)]
     started = time.perf_counter()
-    processes = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                  env=_env(), cwd=REPO) for command in commands]
+    processes = []
+    for index, command in enumerate(commands):
+        if index == 1:
+            _wait_for_storage(out / "sweeps.db", processes[0])
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                          env=_env(), cwd=REPO))
     errors = [process.communicate()[1] for process in processes]
     wall = time.perf_counter() - started
     if any(process.returncode for process in processes):
-        tail = next((error for error in errors if error.strip()), "").strip().splitlines()[-1:]
-        return SweepRun(workers, f"not run: exit {[p.returncode for p in processes]} {' '.join(tail)[:200]}")
+        failed = [error for process, error in zip(processes, errors) if process.returncode]
+        lines = [line for line in failed[0].splitlines() if line.startswith("error:")] or failed[0].splitlines()[-1:]
+        return SweepRun(workers, f"not run: exit {[p.returncode for p in processes]}: {' '.join(lines)[:200]}")
     return _summarise(SweepRun(workers, how, wall_s=wall), out, eval_log)
+
+
+def _wait_for_storage(database: Path, first: subprocess.Popen, settle_s: float = 2.0) -> None:
+    """Later launchers start once the first has created the SQLite storage and the study: launchers that create
+    the same new SQLite file at the same instant collide in Optuna's schema set-up (alembic_version UNIQUE)."""
+    while not database.exists() and first.poll() is None:
+        time.sleep(0.1)
+    time.sleep(settle_s)
 
 
 def _summarise(run: SweepRun, out: Path, eval_log: Path) -> SweepRun:
