@@ -1,0 +1,1 @@
+"""Benchmarks of the VAE training harness against a keras-io-style reference: `python -m benchmarks`."""

@@ -1,7 +1,8 @@
 """`python -m benchmarks [--quick] [--only SECTION ...] [--output BENCHMARKS.md]`: measure and write BENCHMARKS.md.
 
-Sections: throughput (+ quality at equal epochs), efficiency, sweep, pruning, profile. `--quick` (~2-3 minutes on
-2 cores) uses fewer repetitions, epochs and trials; the full run takes ~10 minutes.
+Sections: throughput (+ quality at equal epochs), efficiency, sweep, pruning, profile. `--quick` (~2.5 minutes on
+2 cores) uses fewer repetitions, epochs and trials; the full run takes ~7-10 minutes. `--only` runs some sections
+and rewrites the table with their rows only (add `--no-write` to print it instead).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ SECTIONS = ("throughput", "efficiency", "sweep", "pruning", "profile")
 
 @dataclass(frozen=True)
 class Plan:
-    repetitions: int
+    repetitions: dict  # arch -> interleaved ours/reference pairs
     epochs: dict  # arch -> epochs per throughput run
     iwae_samples: int
     efficiency_repetitions: int
@@ -28,13 +29,13 @@ class Plan:
     pruning_epochs: int
 
 
-QUICK = Plan(3, {"mlp": 4, "conv": 3}, 20, 1, 8, 5)
-FULL = Plan(5, {"mlp": 10, "conv": 6}, 100, 3, 24, 10)
+QUICK = Plan({"mlp": 3, "conv": 2}, {"mlp": 4, "conv": 3}, 20, 1, 8, 4)
+FULL = Plan({"mlp": 5, "conv": 5}, {"mlp": 10, "conv": 6}, 100, 3, 24, 10)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions/epochs/trials (~2-3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions/epochs/trials (~2.5 minutes)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file to (re)write")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not write the file")
@@ -51,7 +52,7 @@ def throughput_section(report, plan: Plan, args, log) -> None:
 
     targets = {"mlp": 1.5, "conv": 2.0}
     for arch in ("mlp", "conv"):
-        result = throughput.compare(arch, plan.epochs[arch], plan.repetitions, log,
+        result = throughput.compare(arch, plan.epochs[arch], plan.repetitions[arch], log,
                                     iwae_samples=plan.iwae_samples)
         ours, ref = result.median("ours", "examples_per_second"), result.median("reference", "examples_per_second")
         cfg = result.config
@@ -67,7 +68,7 @@ def throughput_section(report, plan: Plan, args, log) -> None:
                    fmt_ratio(ref_first / cold) + " (ref ÷ ours cold)", "—", command(args, "throughput"))
         gaps = throughput.quality_gap(result)
         report.add(f"quality at equal epochs ({cfg.epochs}), {arch}: test nelbo / iwae_nll (k={plan.iwae_samples}), "
-                   f"nats, same test split; median over seeds 0..{plan.repetitions - 1} [nelbo range]",
+                   f"nats, same test split; median over seeds 0..{plan.repetitions[arch] - 1} [nelbo range]",
                    _quality(result, "ours"), _quality(result, "reference"),
                    f"Δ {gaps['nelbo']:+.2f} / {gaps['iwae_nll']:+.2f}", "Δ within the seed range",
                    command(args, "throughput"))

@@ -1,6 +1,7 @@
 """Datasets as float32 images in [0, 1], shaped (n, h, w, c), split deterministically by seed.
 
-Loading is numpy-only; `make_train_dataset` builds the tf.data pipeline (TensorFlow imported lazily).
+Loading is numpy-only; `make_train_dataset` builds a tf.data pipeline for callers of Keras `fit` (TensorFlow
+imported lazily); `vae.fit` itself trains from one resident tensor instead.
 """
 from __future__ import annotations
 
