@@ -64,6 +64,8 @@ class SweepConfig(Strict):
     study: str = Field("default", min_length=1)
     storage: str | None = None
     out: str = Field("runs", min_length=1)
+    # Running trials record a heartbeat this often; after 3 missed ones another launcher re-queues the trial.
+    heartbeat_seconds: int = Field(10, ge=1)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     trial: TrialConfig = Field(default_factory=TrialConfig)

@@ -8,7 +8,9 @@ Relaunching the same command resumes the study: finished trials are kept, the qu
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -55,45 +57,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         if args.workers < 1:
             raise UserError(f"--workers: must be at least 1 (got {args.workers})")
-        if args.workers > 1:
-            raise UserError("--workers: only 1 worker per launcher for now; start the same command in several "
-                            "terminals to run workers in parallel")
         overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))
         config = load_config(config_path(args.config), overrides)
-        return sweep(config, report=not args.no_report)
+        return sweep(config, report=not args.no_report, workers=args.workers)
 
     return run_main(body)
 
 
 def prepare_out(config: SweepConfig) -> Path:
+    """The output folder, created (with the study's artifact folder) and checked writable."""
     root = Path(config.out).resolve()
+    folder = root / config.study
     try:
-        (root / config.study).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
     except OSError as error:
-        raise UserError(f"out: cannot create {root / config.study} ({error.strerror})") from None
+        raise UserError(f"out: cannot write to {folder} ({error.strerror or type(error).__name__})") from None
     return root
 
 
-def sweep(config: SweepConfig, report: bool = True) -> int:
-    """Run this worker's share of the study, then the results table and the report."""
+def check_writable(config: SweepConfig) -> None:
+    """Refuse an output folder we cannot create or write, before anything is stored."""
+    path = Path(config.out).resolve()
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir():
+        raise UserError(f"out: {path} is a file, not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"out: {path} is not writable")
+
+
+def check_datasets(config: SweepConfig) -> None:
+    """Every dataset the sweep will train on loads (a missing or corrupt npz is refused up front)."""
+    from vae.data import check_dataset
+
+    values = {config.trial.dataset, *config.dimensions().get("dataset", []),
+              *(point["dataset"] for point in config.search.include if "dataset" in point)}
+    for dataset in sorted(values):
+        check_dataset(dataset)
+
+
+def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
+    """Run this launcher's share of the study (with `workers` processes), then the results table and report."""
     quiet_logging()
     from sweep.objective import Objective
+    from sweep.pool import run_sweep
     from sweep.progress import SweepProgress, results_table
     from sweep.search import planned_trials
     from sweep.storage import mask, open_study, resolve_url
     from sweep.tracking import Tracker
 
-    root = prepare_out(config)
+    check_writable(config)
+    check_datasets(config)
     url = resolve_url(config)
-    study = open_study(config, url)
+    study, storage = open_study(config, url)
+    root = prepare_out(config)
     total = planned_trials(config)
     tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, root, config.wandb.entity)
     print(f"study {config.study!r} ({config.search.method}, {total} trials) in {mask(url)}; "
-          f"W&B {tracker.mode}" + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""),
-          flush=True)
+          f"{workers} worker{'s' if workers > 1 else ''}; W&B {tracker.mode}"
+          + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""), flush=True)
     progress = SweepProgress(study, total)
     try:
-        run_worker(study, config, Objective(config, tracker, progress.epoch), progress.trial_done)
+        run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, workers)
     finally:
         progress.close()
     results_table(study)
@@ -104,33 +131,6 @@ def sweep(config: SweepConfig, report: bool = True) -> int:
     if tracker.fell_back:
         print(f"(W&B online failed: {tracker.fell_back})")
     return run_report(url, config, root) if report else 0
-
-
-def run_worker(study, config: SweepConfig, objective, on_trial_done) -> None:
-    """Optimise until the sweep is complete: grid queue empty, or n_trials finished (study-wide)."""
-    import optuna
-
-    from sweep.storage import FINISHED, finished, waiting
-
-    done = len(finished(study))
-    cap = config.search.n_trials
-    if config.search.method == "grid":
-        def stop_when_queue_empty(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            if waiting(study) == 0:
-                study.stop()
-
-        if waiting(study) == 0 or (cap is not None and done >= cap):
-            return
-        callbacks = [on_trial_done, stop_when_queue_empty]
-        if cap is not None:
-            callbacks.append(optuna.study.MaxTrialsCallback(cap, states=FINISHED))
-        study.optimize(objective, n_trials=None if cap is None else cap - done, callbacks=callbacks)
-    else:
-        assert cap is not None
-        if done >= cap:
-            return
-        study.optimize(objective, n_trials=cap - done,
-                       callbacks=[on_trial_done, optuna.study.MaxTrialsCallback(cap, states=FINISHED)])
 
 
 def run_report(url: str, config: SweepConfig, root: Path) -> int:

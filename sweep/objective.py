@@ -15,7 +15,7 @@ from typing import Any, Callable
 import optuna
 
 from sweep.config import SweepConfig
-from sweep.search import GRID_POINT_ATTR, suggest
+from sweep.search import suggest
 from sweep.tracking import Tracker, TrialRun
 from vae.config import TrialConfig, build_trial_config
 
@@ -109,11 +109,6 @@ class Objective:
         self.root = Path(config.out).resolve() / config.study
 
     def __call__(self, trial: optuna.Trial) -> float:
-        if self.config.search.method == "grid" and GRID_POINT_ATTR not in trial.user_attrs:
-            # Another worker popped the last queued point between our check and our ask: nothing left to run.
-            trial.set_user_attr("fail_reason", "no grid point left in the queue (taken by another worker)")
-            trial.study.stop()
-            return float("nan")
         params = suggest(trial, self.config)
         config = build_trial_config({**self.defaults, **params}, source=f"trial {trial.number}")
         out_dir = self.root / f"trial-{trial.number}"

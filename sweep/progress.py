@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
-from sweep.storage import finished
+from sweep.storage import counted
 
 STATE_NAMES = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "queued"}
 
@@ -18,13 +18,13 @@ class SweepProgress:
 
     def __init__(self, study: optuna.Study, total: int):
         self.study = study
-        self.bar = tqdm(total=total, initial=min(total, len(finished(study))), desc=f"sweep {study.study_name}",
+        self.bar = tqdm(total=total, initial=min(total, len(counted(study))), desc=f"sweep {study.study_name}",
                         unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
         self.current = ""
         self._refresh_postfix()
 
     def _refresh_postfix(self) -> None:
-        trials = finished(self.study)
+        trials = counted(self.study)
         counts = {state: sum(t.state.name == state for t in trials) for state in ("PRUNED", "FAIL")}
         best = _best_value(trials)
         parts = [f"best {best:.2f}" if best is not None else "best -"]
@@ -38,14 +38,19 @@ class SweepProgress:
         self._refresh_postfix()
 
     def trial_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        """Optuna callback after each trial of this worker."""
+        """After each trial this launcher handed out."""
         self.current = ""
-        done = min(self.bar.total, len(finished(study)))
+        done = min(self.bar.total, len(counted(study)))
         self.bar.update(max(0, done - self.bar.n))
         if trial.state.name != "COMPLETE":
             reason = trial.user_attrs.get("fail_reason") or ""
             what = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
             self.bar.write(f"trial {trial.number} {what}" + (f": {reason}" if reason else ""), file=sys.stderr)
+        self._refresh_postfix()
+
+    def waiting(self, others: int) -> None:
+        """Nothing left to start here; `others` trials still run (elsewhere, or stale after a crash)."""
+        self.current = f"waiting for {others} running trial{'s' if others > 1 else ''} (other workers / crashed ones)"
         self._refresh_postfix()
 
     def close(self) -> None:

@@ -3,10 +3,18 @@
 Default storage: `sqlite:///<out>/sweeps.db` (absolute path). Any Optuna/SQLAlchemy URL works, e.g.
 `postgresql://user:password@host/db` so workers on several machines join one study. URLs are printed only
 through `mask()` (password -> ***). Problems with the storage are `UserError`s with the URL masked.
+
+Concurrency: one launcher takes every trial from the queue in one process (its worker processes only run the
+trials it hands them), so SQLite is safe for any `--workers N` on one machine. Several launchers (machines)
+rely on the database's row locks when taking a queued trial: use PostgreSQL for that. The study is created
+exactly once (the unique study name decides which launcher creates it and enqueues the grid); the others
+wait until it is `ready`. Running trials send heartbeats; a trial whose heartbeats stop (its worker was
+killed) is failed by the next launcher that looks and re-queued with the same parameters (`retry_of`).
 """
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +25,9 @@ from sweep.search import GRID_POINT_ATTR, grid_params, make_pruner, make_sampler
 from vae.config import UserError
 
 SQLITE_TIMEOUT_S = 60  # wait for another process's write lock instead of failing with "database is locked"
+READY_TIMEOUT_S = 60  # how long a joining launcher waits for the creator to enqueue the grid
+GRACE_HEARTBEATS = 3  # a running trial is stale after this many missed heartbeats
+RETRY_OF_ATTR = "retry_of"  # user attr of a re-queued trial: the number of the interrupted trial it replaces
 
 
 def default_url(out: str | Path) -> str:
@@ -57,8 +68,9 @@ def scrub(text: str, url: str) -> str:
     return text.replace(str(secret), "***") if secret else text
 
 
-def make_storage(url: str) -> optuna.storages.BaseStorage:
-    """An RDB storage; SQLite files get a generous lock timeout and their folder created."""
+def make_storage(url: str, heartbeat_seconds: int | None = None) -> optuna.storages.RDBStorage:
+    """An RDB storage; SQLite files get a generous lock timeout and their folder created. With
+    `heartbeat_seconds`, running trials are expected to send heartbeats, and stale ones get re-queued."""
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         database = Path(url[len("sqlite:///"):])
@@ -67,8 +79,12 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
         except OSError as error:
             raise UserError(f"cannot create the storage folder {database.parent}: {error.strerror}") from None
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    heartbeat: dict[str, Any] = {}
+    if heartbeat_seconds:
+        heartbeat = {"heartbeat_interval": heartbeat_seconds, "grace_period": GRACE_HEARTBEATS * heartbeat_seconds,
+                     "heartbeat_stale_trial_callback": requeue_stale}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except ModuleNotFoundError as error:
         hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
         raise UserError(f"storage {mask(url)}: database driver {error.name!r} is not installed{hint}") from None
@@ -87,29 +103,44 @@ def study_attrs(config: SweepConfig) -> dict[str, Any]:
     return attrs
 
 
-def open_study(config: SweepConfig, url: str) -> optuna.Study:
-    """Create the study, or join it if it exists with the same search; enqueue missing grid points."""
-    storage = make_storage(url)
+def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    """Create the study (and enqueue its grid), or join it once it is ready and has the same search."""
+    storage = make_storage(url, config.heartbeat_seconds)
     attrs = study_attrs(config)
+    kwargs = dict(storage=storage, study_name=config.study, sampler=make_sampler(config), pruner=make_pruner(config))
     try:
-        study = optuna.create_study(storage=storage, study_name=config.study, direction="minimize",
-                                    sampler=make_sampler(config), pruner=make_pruner(config), load_if_exists=True)
+        try:
+            study = optuna.create_study(direction="minimize", **kwargs)
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:
+            study, created = optuna.load_study(**kwargs), False
     except Exception as error:  # noqa: BLE001
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"cannot open study {config.study!r} in {mask(url)}: {scrub(first, url)}") from None
-    existing = study.user_attrs
+    existing = {} if created else wait_until_ready(study)
     if existing:
         different = [key for key in ("method", "search_space", "trial_defaults")
                      if key in existing and existing[key] != attrs[key]]
         if different:
             raise UserError(f"study {config.study!r} in {mask(url)} exists with a different "
                             f"{' and '.join(different)}; refusing to mix sweeps (choose another --study)")
-    else:
+    if not existing.get("ready"):  # we created it, or its creator died before finishing this
         for key, value in attrs.items():
             study.set_user_attr(key, value)
-    if config.search.method == "grid":
-        enqueue_grid(study, config)
-    return study
+        if config.search.method == "grid":
+            enqueue_grid(study, config)
+        study.set_user_attr("ready", True)
+    return study, storage
+
+
+def wait_until_ready(study: optuna.Study) -> dict[str, Any]:
+    """The study's attrs once its creator marked it `ready` (or after READY_TIMEOUT_S: the creator died)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    attrs = study.user_attrs
+    while not attrs.get("ready") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        attrs = study.user_attrs
+    return attrs
 
 
 def enqueue_grid(study: optuna.Study, config: SweepConfig) -> int:
@@ -124,8 +155,35 @@ def waiting(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
 
 
+def running(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+
+
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def retried(study: optuna.Study) -> set[int]:
+    """Numbers of the interrupted trials that were re-queued (they do not count towards the sweep)."""
+    return {t.user_attrs[RETRY_OF_ATTR] for t in study.get_trials(deepcopy=False) if RETRY_OF_ATTR in t.user_attrs}
+
+
+def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Finished trials that count towards the sweep: all but the interrupted ones that were re-queued."""
+    skip = retried(study)
+    return [t for t in finished(study) if t.number not in skip]
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
+    """Queue a fresh trial with the interrupted `trial`'s parameters (and grid point)."""
+    params = trial.params or trial.system_attrs.get("fixed_params") or {}
+    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT_ATTR,) if key in trial.user_attrs}
+    study.enqueue_trial(params, user_attrs={**attrs, RETRY_OF_ATTR: trial.number, "retry_reason": reason})
+
+
+def requeue_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna's stale-trial callback: the trial was just failed because its heartbeats stopped."""
+    requeue(study, trial, f"trial {trial.number} stopped sending heartbeats (its worker was killed or lost)")

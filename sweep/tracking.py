@@ -113,9 +113,12 @@ class Tracker:
 
     def sync_hint(self) -> str | None:
         """How to upload the offline runs of this sweep (None if there are none)."""
-        if not self.offline_dirs:
+        dirs = self.offline_dirs
+        if not dirs and self.mode == "offline":  # runs written by this launcher's worker processes
+            dirs = sorted((self.root / "wandb").glob("offline-run-*"))
+        if not dirs:
             return None
-        parents = sorted({str(path.parent) for path in self.offline_dirs})
+        parents = sorted({str(path.parent) for path in dirs})
         targets = " ".join(f"{parent}/offline-run-*" for parent in parents)
         return f"W&B runs were logged offline; upload them with: wandb sync {targets}"
 

@@ -1,7 +1,7 @@
 """Encoder bodies and decoders: `mlp` and `conv`. The encoder body ends in features; the heads live in vae.model."""
 from __future__ import annotations
 
-import keras
+from vae.tf_runtime import keras
 from keras import layers
 
 from vae.config import TrialConfig, UserError

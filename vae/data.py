@@ -44,6 +44,13 @@ def load_images(dataset: str) -> np.ndarray:
 SMALL_BUILTIN = ("mnist5k", "digits")
 
 
+def check_dataset(dataset: str) -> None:
+    """Raise the `UserError` that training on `dataset` would raise (missing/corrupt npz, Keras dataset not
+    cached offline), so a sweep refuses bad data before it stores anything. The embedded ones always load."""
+    if dataset not in SMALL_BUILTIN:
+        load_images(dataset)
+
+
 @functools.lru_cache(maxsize=len(SMALL_BUILTIN))
 def _load_small_builtin(dataset: str) -> np.ndarray:
     """Parsing mnist5k's text file takes ~1.2 s: once per process (≤ 16 MB kept), not once per sweep trial."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tensorflow as tf
+from vae.tf_runtime import tf
 
 from vae import metrics
 from vae.model import VAE

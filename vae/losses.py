@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+from vae.tf_runtime import tf
 
 LOG_2PI = math.log(2.0 * math.pi)
 SOFTPLUS_STD_FLOOR = 1e-6

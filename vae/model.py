@@ -1,12 +1,11 @@
 """The VAE (and the plain AE on the same architecture) as a Keras 3 model; the loss is visible in `objective`."""
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 
 from vae import losses
+from vae.tf_runtime import keras, tf
+from keras import layers  # noqa: E402 - after the quiet import
 from vae.architectures import build_decoder, build_encoder_body
 from vae.config import TrialConfig
 
@@ -42,20 +41,22 @@ class VAE(keras.Model):
             return mean, tf.zeros_like(mean)
         return mean, losses.logvar_from_head(self.variance_head(features), self.config.variance_param)
 
-    def sample_code(self, mean: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
+    def sample_code(self, mean: tf.Tensor, logvar: tf.Tensor, epsilon: tf.Tensor | None = None) -> tf.Tensor:
+        """z = μ + σ·ε; ε ~ N(0, I) drawn here unless given (vae.fit draws it outside XLA: see `train_step`)."""
         if not self.is_vae:
             return mean
-        epsilon = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        if epsilon is None:
+            epsilon = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
         return losses.reparameterize(mean, logvar, epsilon)
 
     def recon_nll(self, x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         """Per-pixel −log p(x | z)."""
         return losses.nll_per_pixel(x, logits, self.config.likelihood, self.log_sigma)
 
-    def objective(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+    def objective(self, x: tf.Tensor, epsilon: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """loss = mean_batch[reduce_pixels(NLL)] + kl_weight · Σ_dims KL (free bits optional)."""
         mean, logvar = self.encode(x)
-        logits = self.decoder(self.sample_code(mean, logvar))
+        logits = self.decoder(self.sample_code(mean, logvar, epsilon))
         nll_pixels = self.recon_nll(x, logits)
         recon_term = tf.reduce_mean(losses.reduce_pixels(nll_pixels, self.config.reduction))
         recon_summed = tf.reduce_mean(losses.reduce_pixels(nll_pixels, "sum"))
@@ -75,11 +76,14 @@ class VAE(keras.Model):
     def _apply_gradients_in_place(self, gradients):
         self.optimizer.apply(gradients, self.trainable_variables)
 
-    def train_step(self, x):
+    def train_step(self, data):
+        """`data`: a batch of images, or `(images, epsilon)` with the reparameterization noise already drawn.
+        vae.fit passes ε in because XLA:CPU's random-normal kernel was ~100x slower than TensorFlow's here."""
+        x, epsilon = data if isinstance(data, tuple) else (data, None)
         if self.config.binarize == "dynamic":
             x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, x.dtype)
         with tf.GradientTape() as tape:
-            terms = self.objective(x)
+            terms = self.objective(x, epsilon)
         gradients = tape.gradient(terms["loss"], self.trainable_variables)
         self._apply_gradients(gradients)
         for name, tracker in self.trackers.items():

@@ -1,0 +1,220 @@
+"""One launcher's share of a sweep: hand trials to the workers until the study is complete.
+
+`--workers 1` runs each trial in the launcher's own process. `--workers N` starts N worker processes (spawned,
+so each has its own TensorFlow, with cores // N threads); the launcher alone takes trials from the study
+(`sweep.worker.next_trial`) and sends each to an idle worker over a pipe, so no two workers can take the same
+trial even on SQLite. A worker that dies mid-trial gets its trial re-queued and is replaced. If the launcher
+dies, its workers get SIGTERM (Linux parent-death signal), re-queue their trials and exit.
+
+The sweep is complete when nothing is left to start and no trial is running anywhere: a launcher with nothing
+to do waits for trials that other launchers are running (they finish, or go stale and come back to the queue).
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+import optuna
+
+from sweep.config import SweepConfig
+from sweep.storage import running
+from sweep.worker import Heartbeat, fail_stale, interrupt, next_trial, run_trial
+
+STOP = None  # message to a worker: no more trials
+Events = Any  # sweep.progress.SweepProgress (epoch / trial_done / waiting)
+
+
+def run_sweep(study: optuna.Study, storage: optuna.storages.BaseStorage, config: SweepConfig,
+              make_objective: Callable[[Callable[[int, int, int], None]], Callable], progress: Events,
+              workers: int = 1) -> None:
+    heartbeat = Heartbeat(storage, config.heartbeat_seconds)
+    try:
+        if workers == 1:
+            _run_inline(study, storage, config, make_objective(progress.epoch), progress, heartbeat)
+        else:
+            _Pool(study, storage, config, progress, heartbeat, workers).run()
+    finally:
+        heartbeat.stop()
+
+
+def _wait_for_others(study: optuna.Study, config: SweepConfig, progress: Events) -> bool:
+    """True if trials are running elsewhere (after waiting a heartbeat for them); False if the sweep is done."""
+    others = running(study)
+    if others == 0:
+        return False
+    progress.waiting(others)
+    time.sleep(config.heartbeat_seconds)
+    return True
+
+
+def _run_inline(study, storage, config, objective, progress, heartbeat: Heartbeat) -> None:
+    while True:
+        fail_stale(study)
+        trial = next_trial(study, storage, config)
+        if trial is None:
+            if _wait_for_others(study, config, progress):
+                continue
+            return
+        heartbeat.add(trial._trial_id)
+        try:
+            frozen = run_trial(study, storage, trial, objective)
+        finally:
+            heartbeat.discard(trial._trial_id)
+        progress.trial_done(study, frozen)
+
+
+class _Pool:
+    """N spawned worker processes fed one trial at a time."""
+
+    def __init__(self, study, storage, config: SweepConfig, progress: Events, heartbeat: Heartbeat, size: int):
+        self.study, self.storage, self.config, self.progress, self.heartbeat = study, storage, config, progress, heartbeat
+        self.context = multiprocessing.get_context("spawn")
+        self.threads = max(1, (os.cpu_count() or 1) // size)
+        self.workers = [self._start() for _ in range(size)]
+        self.busy: dict[Any, int] = {}  # worker -> trial id
+
+    def _start(self):
+        parent_end, child_end = self.context.Pipe()
+        process = self.context.Process(target=worker_main, name="sweep-worker", daemon=False,
+                                       args=(self.config.model_dump(), self.study.study_name, self.storage.url,
+                                             child_end, self.threads, os.getpid()))
+        process.start()
+        child_end.close()
+        return process, parent_end
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._interrupt_workers()
+            raise
+        finally:
+            self._stop_workers()
+
+    def _loop(self) -> None:
+        while True:
+            fail_stale(self.study)
+            for worker in [w for w in self.workers if w not in self.busy]:
+                trial = next_trial(self.study, self.storage, self.config)
+                if trial is None:
+                    break
+                self.heartbeat.add(trial._trial_id)
+                try:
+                    worker[1].send(trial._trial_id)
+                except (OSError, ValueError):  # it died while idle: a fresh one takes the trial
+                    worker = self._restart(worker)
+                    worker[1].send(trial._trial_id)
+                self.busy[worker] = trial._trial_id
+            if not self.busy:
+                if _wait_for_others(self.study, self.config, self.progress):
+                    continue
+                return
+            ends = {w[1]: w for w in self.busy} | {w[0].sentinel: w for w in self.busy}
+            for ready in multiprocessing.connection.wait(list(ends), timeout=self.config.heartbeat_seconds):
+                worker = ends[ready]
+                if worker in self.busy:
+                    self._receive(worker)
+
+    def _receive(self, worker) -> None:
+        process, conn = worker
+        try:
+            while conn.poll():
+                kind, *payload = conn.recv()
+                if kind == "epoch":
+                    self.progress.epoch(*payload)
+                elif kind == "done":
+                    trial_id = self.busy.pop(worker)
+                    self.heartbeat.discard(trial_id)
+                    self.progress.trial_done(self.study, self.storage.get_trial(trial_id))
+                    return
+        except (EOFError, OSError):
+            pass
+        if not process.is_alive():
+            self._replace_dead(worker)
+
+    def _replace_dead(self, worker) -> None:
+        process, _ = worker
+        process.join(timeout=1)
+        trial_id = self.busy.pop(worker)
+        self.heartbeat.discard(trial_id)
+        if interrupt(self.study, self.storage, trial_id, f"worker process died (exit code {process.exitcode})"):
+            self.progress.trial_done(self.study, self.storage.get_trial(trial_id))
+        self._restart(worker)
+
+    def _restart(self, worker):
+        worker[1].close()
+        fresh = self._start()
+        self.workers[self.workers.index(worker)] = fresh
+        return fresh
+
+    def _interrupt_workers(self) -> None:
+        """Ctrl-C: each worker re-queues its running trial and exits; anything left RUNNING is re-queued here."""
+        for process, _ in self.workers:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+        for process, _ in self.workers:
+            process.join(timeout=60)
+        for trial_id in self.busy.values():
+            interrupt(self.study, self.storage, trial_id, "interrupted (Ctrl-C) while running")
+
+    def _stop_workers(self) -> None:
+        for process, conn in self.workers:
+            try:
+                conn.send(STOP)
+            except (OSError, ValueError):
+                pass
+        for process, _ in self.workers:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+
+
+def _die_with_parent(launcher_pid: int) -> None:
+    """Linux: SIGTERM this process when the launcher dies (even by kill -9), so its trial is re-queued."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != launcher_pid:  # it died before we asked
+        sys.exit(0)
+
+
+def _interrupt_once(signum, frame) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def worker_main(config_data: dict, study_name: str, url: str, conn, threads: int, launcher_pid: int) -> None:
+    """A worker process: run the trials the launcher sends until told to stop."""
+    _die_with_parent(launcher_pid)
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    os.environ["VAE_SWEEPS_THREADS"] = str(threads)
+    from sweep.cli import quiet_logging
+    from sweep.objective import Objective
+    from sweep.search import make_pruner, make_sampler
+    from sweep.storage import make_storage
+    from sweep.tracking import Tracker
+
+    quiet_logging()
+    config = SweepConfig.model_validate(config_data)
+    storage = make_storage(url, config.heartbeat_seconds)
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(config),
+                              pruner=make_pruner(config))
+    tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, config.out, config.wandb.entity)
+    objective = Objective(config, tracker, lambda *epoch: conn.send(("epoch", *epoch)))
+    try:
+        while (trial_id := conn.recv()) is not STOP:
+            run_trial(study, storage, optuna.Trial(study, trial_id), objective)
+            conn.send(("done", trial_id))
+    except KeyboardInterrupt:  # run_trial already re-queued the running trial
+        sys.exit(130)
+    except EOFError:  # the launcher is gone
+        sys.exit(0)

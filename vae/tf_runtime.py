@@ -1,0 +1,35 @@
+"""TensorFlow and Keras, imported once and quietly, with threads set for the cores this process may use.
+
+TensorFlow's C++ runtime prints banner lines (oneDNN, CUDA probing) before its log level applies; they are
+noise for a CLI user, so stderr is muted while the import runs. Python exceptions are not affected.
+
+`VAE_SWEEPS_THREADS=n` (set by `sweep.launch --workers N` for each worker: cores // N) caps TensorFlow's
+thread pools, so N workers do not oversubscribe the cores; unset, TensorFlow uses one thread per core.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _import_quietly():
+    saved_stderr, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras
+        import tensorflow
+
+        threads = int(os.environ.get("VAE_SWEEPS_THREADS", "0") or 0)
+        if threads > 0:
+            tensorflow.config.threading.set_intra_op_parallelism_threads(threads)
+            tensorflow.config.threading.set_inter_op_parallelism_threads(threads)
+        tensorflow.config.list_physical_devices()  # device probing logs happen here, still muted
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+    return tensorflow, keras
+
+
+tf, keras = _import_quietly()
