@@ -83,14 +83,29 @@ def make_storage(url: str, heartbeat_seconds: int | None = None) -> optuna.stora
     if heartbeat_seconds:
         heartbeat = {"heartbeat_interval": heartbeat_seconds, "grace_period": GRACE_HEARTBEATS * heartbeat_seconds,
                      "heartbeat_stale_trial_callback": requeue_stale}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-    except ModuleNotFoundError as error:
-        hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
-        raise UserError(f"storage {mask(url)}: database driver {error.name!r} is not installed{hint}") from None
-    except Exception as error:  # noqa: BLE001 - connection / URL problems are the user's to fix
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot open storage {mask(url)}: {scrub(first, url)}") from None
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        except ModuleNotFoundError as error:
+            hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
+            raise UserError(f"storage {mask(url)}: database driver {error.name!r} is not installed{hint}") from None
+        except Exception as error:  # noqa: BLE001 - connection / URL problems are the user's to fix
+            if attempt < 2 and _schema_race(error):
+                time.sleep(1.0 + attempt)
+                continue
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"cannot open storage {mask(url)}: {scrub(first, url)}") from None
+    raise AssertionError("unreachable")
+
+
+def _schema_race(error: BaseException | None) -> bool:
+    """Two launchers creating Optuna's tables in a new database at once: one loses; a retry then finds them."""
+    while error is not None:
+        if type(error).__name__ in ("IntegrityError", "UniqueViolation", "DuplicateTable", "DuplicateObject") \
+                or "already exists" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def study_attrs(config: SweepConfig) -> dict[str, Any]:

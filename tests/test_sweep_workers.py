@@ -1,0 +1,165 @@
+"""Many workers, crashes and resumes, for real: `python -m sweep.launch` subprocesses on SQLite and PostgreSQL.
+
+Each grid point must end COMPLETE exactly once; every other trial must be an interrupted one that was re-queued.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from analysis.wandb_file import read_run
+from conftest import REPO
+from postgres_server import PASSWORD, postgres_server
+
+GRID = ["--set", "search.space.beta=[0.5, 1.0, 4.0]"]  # x reduction [sum, mean] = 6 points
+ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def launch_command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "sweep.launch", "configs/smoke.yaml", "--out", str(out), "--no-report",
+            "--set", "heartbeat_seconds=1", *GRID, *extra]
+
+
+def launch(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(launch_command(out, *extra), cwd=REPO, env={**ENV, **(env or {})}, capture_output=True,
+                          text=True, timeout=600)
+
+
+def trials(url: str, study: str = "smoke") -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
+
+
+def assert_each_point_complete_once(all_trials: list[optuna.trial.FrozenTrial], points: int = 6) -> None:
+    complete = [t for t in all_trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["grid_point"] for t in complete) == list(range(points)), \
+        [(t.number, t.state.name, t.user_attrs.get("grid_point")) for t in all_trials]
+    requeued = {t.user_attrs["retry_of"] for t in all_trials if "retry_of" in t.user_attrs}
+    for trial in all_trials:
+        if trial.state.name != "COMPLETE":
+            assert trial.state.name == "FAIL" and trial.number in requeued, (trial.number, trial.state)
+
+
+def complete_count(database: Path) -> int:
+    try:
+        with sqlite3.connect(database) as connection:
+            return connection.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def start_and_wait_for_first_trial(out: Path, *extra: str) -> subprocess.Popen:
+    """Start a sweep whose trials take a few seconds; return once the first one is COMPLETE."""
+    process = subprocess.Popen(launch_command(out, "--set", "trial.epochs=40", *extra), cwd=REPO, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while complete_count(out / "sweeps.db") < 1:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return process
+
+
+def sqlite_url(out: Path) -> str:
+    return f"sqlite:///{out / 'sweeps.db'}"
+
+
+def test_two_local_workers_run_each_grid_point_once(tmp_path):
+    result = launch(tmp_path, "--workers", "2", "--set", "trial.epochs=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 workers" in result.stdout
+    all_trials = trials(sqlite_url(tmp_path))
+    assert len(all_trials) == 6
+    assert_each_point_complete_once(all_trials)
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 6
+
+
+def test_two_launchers_on_postgresql_share_one_sweep(tmp_path):
+    secret_key = "wandb-key-0123456789abcdef0123456789abcdef"
+    with postgres_server() as url:
+        commands = [launch_command(tmp_path / f"machine-{index}", "--storage", url, "--set", "trial.epochs=2")
+                    for index in range(2)]
+        processes = [subprocess.Popen(command, cwd=REPO, env={**ENV, "WANDB_API_KEY": secret_key},
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for command in commands]
+        outputs = [process.communicate(timeout=600) for process in processes]
+        assert [process.returncode for process in processes] == [0, 0], outputs
+        all_trials = trials(url)
+    assert len(all_trials) == 6
+    assert_each_point_complete_once(all_trials)
+    ran_here = [len(list((tmp_path / f"machine-{index}" / "smoke").glob("trial-*"))) for index in range(2)]
+    assert sum(ran_here) == 6
+    for secret in (PASSWORD, secret_key):  # neither the DB password nor the W&B key leaks anywhere
+        assert not any(secret in text for pair in outputs for text in pair)
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
+    assert "***" in outputs[0][0]  # the storage URL is printed masked
+
+
+def test_kill_9_of_the_launcher_then_relaunch_finishes_the_sweep(tmp_path):
+    process = start_and_wait_for_first_trial(tmp_path)
+    first = trials(sqlite_url(tmp_path))[0]
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    interrupted = [t for t in trials(sqlite_url(tmp_path)) if t.state.name == "RUNNING"]
+    assert len(interrupted) == 1
+    run_dirs = list((tmp_path / "wandb").glob(f"offline-run-*-{interrupted[0].user_attrs['wandb_run_id']}"))
+    assert read_run(next(run_dirs[0].glob("*.wandb"))).exit_code is None  # not left looking finished
+
+    result = launch(tmp_path, "--set", "trial.epochs=40")  # the same command again
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = trials(sqlite_url(tmp_path))
+    assert_each_point_complete_once(after)
+    assert after[0].number == first.number and after[0].state == first.state
+    assert after[0].value == first.value and after[0].user_attrs == first.user_attrs
+    assert after[0].datetime_complete == first.datetime_complete  # not re-run
+    retry = next(t for t in after if t.user_attrs.get("retry_of") == interrupted[0].number)
+    assert "heartbeats" in retry.user_attrs["retry_reason"]
+    assert retry.params == interrupted[0].params
+
+
+def test_ctrl_c_keeps_finished_trials_and_requeues_the_running_ones(tmp_path):
+    process = start_and_wait_for_first_trial(tmp_path, "--workers", "2")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    stopped = trials(sqlite_url(tmp_path))
+    assert stopped[0].state.name == "COMPLETE"
+    failed = [t for t in stopped if t.state.name == "FAIL"]
+    assert failed and all("interrupted" in t.user_attrs["fail_reason"] for t in failed)
+    assert not [t for t in stopped if t.state.name == "RUNNING"]
+
+    result = launch(tmp_path, "--workers", "2", "--set", "trial.epochs=40")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_each_point_complete_once(trials(sqlite_url(tmp_path)))
+
+
+def test_a_killed_worker_process_is_replaced_and_its_trial_requeued(tmp_path):
+    process = start_and_wait_for_first_trial(tmp_path, "--workers", "2")
+    workers = [pid for pid in map(int, subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
+                                                      text=True).stdout.split())
+               if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-2000:]
+    all_trials = trials(sqlite_url(tmp_path))
+    assert_each_point_complete_once(all_trials)
+    died = [t for t in all_trials if t.state.name == "FAIL"]
+    assert len(died) <= 1 and all("worker process died" in t.user_attrs["fail_reason"] for t in died)
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_workers_must_be_positive(tmp_path, workers):
+    result = launch(tmp_path, "--workers", workers)
+    assert result.returncode == 2 and "--workers" in result.stderr and "Traceback" not in result.stderr
+    assert not tmp_path.joinpath("sweeps.db").exists()
