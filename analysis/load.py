@@ -77,13 +77,18 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
         raise UserError(f"no study {study!r} in {redact(storage)} (studies: {', '.join(names) or 'none'})")
     loaded = optuna.load_study(study_name=study, storage=storage_url(storage))
     records = []
-    for trial in loaded.get_trials(deepcopy=False):
+    all_trials = loaded.get_trials(deepcopy=False)
+    # An interrupted trial (killed worker, Ctrl-C) was re-queued as a new trial with `retry_of`: keep the re-run.
+    superseded = {t.user_attrs["retry_of"] for t in all_trials if "retry_of" in t.user_attrs}
+    for trial in all_trials:
+        if trial.number in superseded:
+            continue
         attrs = dict(trial.user_attrs)
         config = attrs.pop("config", None) or {}
         records.append(TrialRecord(number=trial.number, state=trial.state.name, config=dict(config),
                                    params=dict(trial.params), values=attrs))
     _require_finished(records, f"study {study!r}")
-    study_attrs = dict(loaded.user_attrs)
+    study_attrs = {**loaded.user_attrs, "reruns": len(superseded)}
     swept = list((study_attrs.get("search_space") or {}).keys())
     return build_frame(records, source="optuna", study=study, swept=swept, study_attrs=study_attrs,
                        thresholds=thresholds)

@@ -89,6 +89,10 @@ def overview(df: pd.DataFrame) -> str:
             text += " Fail reasons: " + "; ".join(f"`{reason}` ({count}×)" for reason, count
                                                  in Counter(reasons).most_common(3)) + "."
         lines.append(text)
+    reruns = attrs.get("study_attrs", {}).get("reruns")
+    if reruns:
+        lines.append(f"{_plural(reruns, 'trial')} interrupted (worker killed or stopped) and re-run; "
+                     f"only the re-runs are counted here.")
     for column, label in (("dataset", "datasets"), ("likelihood", "likelihoods")):
         counts = Counter(df.loc[df["state"] == "COMPLETE", column].dropna().astype(str))
         if len(counts) > 1:

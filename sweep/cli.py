@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -24,7 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def run_main(body: Callable[[], int]) -> int:
-    """Run a CLI body: a `UserError` becomes one line on stderr and exit code 2; Ctrl-C exits 130."""
+    """Run a CLI body: a `UserError` becomes one line on stderr and exit code 2; Ctrl-C (or SIGTERM) exits 130."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return body()
     except UserError as error:
@@ -35,6 +37,12 @@ def run_main(body: Callable[[], int]) -> int:
         return INTERRUPTED_EXIT
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM (e.g. a cluster scheduler stopping the job) ends a sweep like Ctrl-C: running trials re-queued."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def quiet_logging() -> None:
     """TensorFlow's C++ banner, Optuna's per-trial INFO lines and experimental warnings off."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -42,6 +50,8 @@ def quiet_logging() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # sweep.worker records the heartbeats itself (ask/tell, not Study.optimize)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
 def config_path(given: str | None, default: str = "configs/default.yaml") -> Path:

@@ -11,6 +11,7 @@ the next launcher that looks (after 3 missed heartbeats) and re-queued then (`sw
 """
 from __future__ import annotations
 
+import math
 import threading
 from typing import Callable
 
@@ -69,7 +70,9 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: 
         if "fail_reason" not in storage.get_trial(trial._trial_id).user_attrs:
             trial.set_user_attr("fail_reason", reason)
         return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, value)  # NaN (a non-finite loss) ends it FAILED
+    if not math.isfinite(value):  # a non-finite loss: the objective stored the fail_reason
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, value)
 
 
 def interrupt(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> bool:

@@ -171,15 +171,20 @@ def test_user_attrs_are_strict_json():
     assert math.isnan(objective.objective_value({"nelbo": None}, "vae"))
 
 
-def test_a_trial_that_finds_the_grid_queue_empty_runs_nothing(tmp_path):
-    """Two workers racing for the last queued point: the loser's fresh trial must not run a random point."""
-    from sweep.tracking import Tracker
+def test_an_empty_grid_queue_gives_no_trial(tmp_path):
+    """A launcher finding the grid queue empty creates no trial (no stray random point, no junk FAIL)."""
+    from sweep.worker import next_trial
 
     config = make_config(tmp_path, space={"beta": [1.0]})
     launch.sweep(config, report=False)
-    study = open_study(config, resolve_url(config))
-    tracker = Tracker.create("vae-sweeps", "t", "disabled", tmp_path)
-    study.optimize(objective.Objective(config, tracker), n_trials=1)  # queue empty: Optuna creates a fresh trial
-    stray = study.get_trials()[-1]
-    assert stray.state.name == "FAIL" and stray.params == {} and "no grid point left" in stray.user_attrs["fail_reason"]
-    assert sum(t.state.name == "COMPLETE" for t in study.get_trials()) == 1
+    study, storage = open_study(config, resolve_url(config))
+    assert next_trial(study, storage, config) is None
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE"]
+
+
+def test_a_second_open_joins_without_enqueuing_again(tmp_path):
+    config = make_config(tmp_path, space={"beta": [1.0, 4.0]})
+    first, _ = open_study(config, resolve_url(config))
+    second, _ = open_study(config, resolve_url(config))
+    assert second.user_attrs["ready"] is True
+    assert sorted(t.user_attrs["grid_point"] for t in second.get_trials()) == [0, 1]

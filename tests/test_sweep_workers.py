@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from analysis.load import trials as load_trials
 from analysis.wandb_file import read_run
 from conftest import REPO
 from postgres_server import PASSWORD, postgres_server
@@ -124,6 +125,9 @@ def test_kill_9_of_the_launcher_then_relaunch_finishes_the_sweep(tmp_path):
     retry = next(t for t in after if t.user_attrs.get("retry_of") == interrupted[0].number)
     assert "heartbeats" in retry.user_attrs["retry_reason"]
     assert retry.params == interrupted[0].params
+    frame = load_trials(sqlite_url(tmp_path), "smoke")  # the analysis sees the re-run, not the interrupted one
+    assert len(frame) == 6 and set(frame["state"]) == {"COMPLETE"}
+    assert frame.attrs["study_attrs"]["reruns"] == 1
 
 
 def test_ctrl_c_keeps_finished_trials_and_requeues_the_running_ones(tmp_path):
