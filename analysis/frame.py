@@ -3,7 +3,7 @@
 Columns, in order: `number`, `state`, `study`, the trial config (`beta`, `latent_dim`, `reduction`, `arch`,
 `model`, `likelihood`, `dataset` always, then the other swept parameters, then every other config key),
 every `test/<metric>` (None -> NaN), `kl_per_dim` (a float numpy array per row, NaN where absent), `effective_beta`,
-`train_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
+`train_seconds`, `eval_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
 `status`, `evidence` (from `analysis.diagnose`).
 `frame.attrs`: `source`, `study`, `swept` (parameter names that were searched or that vary),
 `study_attrs` (Optuna study user attrs, if any), `thresholds`.
@@ -22,7 +22,7 @@ from analysis.diagnose import Thresholds, diagnose
 CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
 CORE_METRICS = ("test/recon_nll", "test/kl", "test/nelbo", "test/iwae_nll", "test/active_units",
                 "test/mutual_info", "test/recon_diversity", "test/sharpness")
-RUN_INFO = ("effective_beta", "train_seconds", "epochs_run", "examples_per_second", "wandb_run_id",
+RUN_INFO = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "wandb_run_id",
             "artifact_dir", "fail_reason")
 NOT_CONFIG = {"study", "trial_number"}
 
@@ -80,7 +80,7 @@ def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
             row[key] = to_float(value)
     row["kl_per_dim"] = per_dim_array(values.get("test/kl_per_dim"))
     row["effective_beta"] = effective_beta(row, values)
-    for key in ("train_seconds", "epochs_run", "examples_per_second"):
+    for key in ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second"):
         row[key] = to_float(values.get(key))
     for key in ("wandb_run_id", "artifact_dir", "fail_reason"):
         value = values.get(key)

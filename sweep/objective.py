@@ -21,7 +21,7 @@ from vae.config import TrialConfig, build_trial_config
 
 METRICS = ("recon_nll", "kl", "nelbo", "iwae_nll", "kl_per_dim", "active_units", "mutual_info",
            "recon_diversity", "sharpness")
-EXTRAS = ("train_seconds", "epochs_run", "examples_per_second", "effective_beta")
+EXTRAS = ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "effective_beta")
 EpochHook = Callable[[int, dict[str, float]], None]
 
 

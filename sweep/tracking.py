@@ -22,7 +22,7 @@ MODES = ("online", "offline", "disabled")
 INIT_TIMEOUT_S = 30
 PER_EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
                   "val/active_units")
-SUMMARY_EXTRAS = ("effective_beta", "train_seconds", "epochs_run", "examples_per_second")
+SUMMARY_EXTRAS = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second")
 
 
 def has_api_key() -> bool:

@@ -8,6 +8,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -41,11 +42,13 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
     from vae.fit import fit  # TensorFlow starts here
 
     fitted = fit(config, splits, on_epoch, verbose)
+    evaluation_started = time.perf_counter()
     test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed)
     test_metrics.update({
         "effective_beta": metrics.effective_beta(config.beta, config.reduction, splits.num_pixels),
         "num_pixels": splits.num_pixels,
         "train_seconds": fitted.train_seconds,
+        "eval_seconds": time.perf_counter() - evaluation_started,  # test metrics incl. IWAE
         "epochs_run": len(fitted.history),
         "examples_per_second": fitted.examples_seen / fitted.train_seconds,
     })
