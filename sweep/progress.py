@@ -21,17 +21,21 @@ class SweepProgress:
         self.bar = tqdm(total=total, initial=min(total, len(counted(study))), desc=f"sweep {study.study_name}",
                         unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
         self.current = ""
-        self._refresh_postfix()
+        self.counts = ""
+        self._count()
 
-    def _refresh_postfix(self) -> None:
+    def _count(self) -> None:
+        """Best value and pruned/failed counts from the storage: after each trial, not on every epoch."""
         trials = counted(self.study)
         counts = {state: sum(t.state.name == state for t in trials) for state in ("PRUNED", "FAIL")}
         best = _best_value(trials)
         parts = [f"best {best:.2f}" if best is not None else "best -"]
         parts += [f"{counts[state]} {STATE_NAMES[state]}" for state in ("PRUNED", "FAIL") if counts[state]]
-        if self.current:
-            parts.append(self.current)
-        self.bar.set_postfix_str(", ".join(parts), refresh=True)
+        self.counts = ", ".join(parts)
+        self._refresh_postfix()
+
+    def _refresh_postfix(self) -> None:
+        self.bar.set_postfix_str(", ".join(filter(None, [self.counts, self.current])), refresh=True)
 
     def epoch(self, number: int, epoch: int, epochs: int) -> None:
         self.current = f"trial {number}: epoch {epoch + 1}/{epochs}"
@@ -46,7 +50,7 @@ class SweepProgress:
             reason = trial.user_attrs.get("fail_reason") or ""
             what = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
             self.bar.write(f"trial {trial.number} {what}" + (f": {reason}" if reason else ""), file=sys.stderr)
-        self._refresh_postfix()
+        self._count()
 
     def waiting(self, others: int) -> None:
         """Nothing left to start here; `others` trials still run (elsewhere, or stale after a crash)."""
