@@ -78,12 +78,15 @@ def prepare_out(config: SweepConfig) -> Path:
 
 
 def check_writable(config: SweepConfig) -> None:
-    """Refuse an output folder we cannot create or write, before anything is stored."""
-    path = Path(config.out).resolve()
+    """Refuse an output folder (or the study's artifact folder in it) that we cannot create or write, before
+    anything is stored."""
+    root = Path(config.out).resolve()
+    path = root / config.study
     while not path.exists():
         path = path.parent
     if not path.is_dir():
-        raise UserError(f"out: {path} is a file, not a folder")
+        where = f" (where study {config.study!r} keeps its artifacts)" if path != root and root in path.parents else ""
+        raise UserError(f"out: {path} is a file, not a folder{where}")
     if not os.access(path, os.W_OK | os.X_OK):
         raise UserError(f"out: {path} is not writable")
 
