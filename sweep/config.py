@@ -8,11 +8,12 @@ returns a `SweepConfig`. Any problem raises `vae.config.UserError` with one line
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vae.config import TrialConfig, UserError, deep_merge, format_validation_error
 
@@ -61,7 +62,8 @@ class SearchConfig(Strict):
 
 
 class SweepConfig(Strict):
-    study: str = Field("default", min_length=1)
+    # The study name is also a folder name under `out` (artifacts) and the W&B group.
+    study: str = Field("default", min_length=1, max_length=200)
     storage: str | None = None
     out: str = Field("runs", min_length=1)
     # Running trials record a heartbeat this often; after 3 missed ones another launcher re-queues the trial.
@@ -69,6 +71,13 @@ class SweepConfig(Strict):
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     trial: TrialConfig = Field(default_factory=TrialConfig)
+
+    @field_validator("study")
+    @classmethod
+    def _folder_safe(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]*", name):
+            raise ValueError("use letters, digits and _ . @ + = - (it names a folder under `out`)")
+        return name
 
     def dimensions(self) -> dict[str, list[Any] | Range]:
         """The search space, checked: key -> list of validated values (categorical / grid) or a Range."""

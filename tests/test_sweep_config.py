@@ -110,3 +110,10 @@ def test_bad_configs_are_one_line_errors_with_the_key_path(tmp_path, text, needl
 
 def test_missing_file(tmp_path):
     assert "no such file" in error_of(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("name", ["../elsewhere", "a/b", "with space", ".hidden"])
+def test_study_names_must_be_folder_safe(tmp_path, name):
+    path = write(tmp_path, "search: {space: {beta: [1.0]}}\n")
+    assert "study" in error_of(path, {"study": name}) and "folder" in error_of(path, {"study": name})
+    assert load_config(path, {"study": "lab-run_1.2"}).study == "lab-run_1.2"
