@@ -8,6 +8,7 @@ thread pools, so N workers do not oversubscribe the cores; unset, TensorFlow use
 """
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -32,4 +33,13 @@ def _import_quietly():
     return tensorflow, keras
 
 
+class _NoRetracingNotice(logging.Filter):
+    """Each model of a sweep traces its own evaluation functions (one trace per batch shape): expected, and
+    TensorFlow's "N out of the last M calls triggered tf.function retracing" counts across models."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 tf, keras = _import_quietly()
+tf.get_logger().addFilter(_NoRetracingNotice())
