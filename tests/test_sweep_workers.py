@@ -105,9 +105,18 @@ def test_two_launchers_on_postgresql_share_one_sweep(tmp_path):
     assert "***" in outputs[0][0]  # the storage URL is printed masked
 
 
+def wait_for_a_running_trial_with_its_wandb_run(out: Path) -> None:
+    """The kill must land mid-training: after the next trial has started its W&B run (it records the run id)."""
+    deadline = time.monotonic() + 120
+    while not any(t.state.name == "RUNNING" and "wandb_run_id" in t.user_attrs for t in trials(sqlite_url(out))):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def test_kill_9_of_the_launcher_then_relaunch_finishes_the_sweep(tmp_path):
     process = start_and_wait_for_first_trial(tmp_path)
     first = trials(sqlite_url(tmp_path))[0]
+    wait_for_a_running_trial_with_its_wandb_run(tmp_path)
     process.send_signal(signal.SIGKILL)
     process.communicate()
     interrupted = [t for t in trials(sqlite_url(tmp_path)) if t.state.name == "RUNNING"]
