@@ -47,7 +47,7 @@ class Efficiency:
 
 
 def time_our_epochs(config: TrialConfig, splits, epochs: int) -> list[float]:
-    import tensorflow as tf
+    from vae.tf_runtime import tf
 
     from vae.fit import trainer_for
 

@@ -26,7 +26,7 @@ def load_average() -> tuple[float, float, float]:
 
 
 def describe() -> str:
-    import tensorflow as tf
+    from vae.tf_runtime import tf
 
     return f"{cpu_model()}, {os.cpu_count()} cores, TF {tf.__version__}"
 
@@ -42,7 +42,7 @@ def median(values) -> float:
 
 def matmul_peak(size: int = 2048, repetitions: int = 5, seconds: float = 0.4) -> float:
     """Median float32 FLOP/s of a large `tf.matmul` (2·n³ FLOPs), each repetition ~`seconds` long."""
-    import tensorflow as tf
+    from vae.tf_runtime import tf
 
     a = tf.random.normal((size, size))
     b = tf.random.normal((size, size))

@@ -53,7 +53,7 @@ def classify(kernel: str) -> str:
 
 
 def profile_call(fn, logdir: str | Path) -> Profile:
-    import tensorflow as tf
+    from vae.tf_runtime import tf
 
     logdir = Path(logdir)
     shutil.rmtree(logdir, ignore_errors=True)
@@ -97,7 +97,7 @@ def read_xplane(logdir: Path, wall_ms: float, top: int = 8) -> Profile:
 
 def profile_both(arch: str, workdir: Path, epochs_before: int = 2) -> dict[str, Profile]:
     """One steady-state training epoch of ours (`Trainer.run_epoch`) and of the reference (one more `fit` epoch)."""
-    import tensorflow as tf
+    from vae.tf_runtime import tf
 
     from benchmarks.reference import build_reference
     from vae.config import TrialConfig

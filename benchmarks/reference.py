@@ -11,10 +11,10 @@ weights into our `vae.model.VAE` so that both models are evaluated by the same c
 """
 from __future__ import annotations
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers, ops
+
+from vae.tf_runtime import keras, tf  # the same TensorFlow set-up (threads, oneDNN) as ours
+from keras import layers, ops  # noqa: E402 - after the configured import
 
 from vae.architectures import build_decoder, build_encoder_body
 from vae.config import TrialConfig

@@ -1,7 +1,7 @@
 """Datasets as float32 images in [0, 1], shaped (n, h, w, c), split deterministically by seed.
 
-Loading is numpy-only; `make_train_dataset` builds a tf.data pipeline for callers of Keras `fit` (TensorFlow
-imported lazily); `vae.fit` itself trains from one resident tensor instead.
+Loading is numpy-only (no TensorFlow import, except through keras.datasets for the Keras datasets); `vae.fit`
+trains from one resident tensor, measured faster than a tf.data pipeline on 2 cores (BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _to_unit_nhwc(images: np.ndarray, max_value: float | None = None) -> np.ndar
 
 
 def _load_keras_dataset(name: str) -> np.ndarray:
-    import keras
+    from vae.tf_runtime import keras
 
     loader = getattr(keras.datasets, name)
     try:
@@ -132,13 +132,3 @@ def _sample_binary(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def load_splits(config: TrialConfig) -> Splits:
     return split(load_images(config.dataset), config)
 
-
-def make_train_dataset(train: np.ndarray, batch_size: int, seed: int):
-    """Whole training set held in memory as one tensor, reshuffled each epoch, batches prefetched."""
-    import tensorflow as tf
-
-    return (tf.data.Dataset.from_tensor_slices(train)
-            .cache()
-            .shuffle(len(train), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=len(train) >= batch_size)
-            .prefetch(tf.data.AUTOTUNE))
