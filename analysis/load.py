@@ -144,9 +144,11 @@ def read_wandb_runs(path: str | Path) -> list[WandbRun]:
     runs = []
     for file in wandb_run_files(path):
         try:
-            runs.append(read_run(file))
+            run = read_run(file)
         except WandbFileError:
             continue
+        if run.job_type != "report":  # the study's report run (analysis.wandb_report) is not a trial
+            runs.append(run)
     if not runs:
         raise UserError(f"no W&B runs (run-*.wandb files) under {path}")
     return runs
@@ -201,6 +203,7 @@ def from_wandb_api(path: str, group: str, api: Any = None, thresholds: Threshold
     if not runs:
         raise UserError(f"no W&B runs in {path} with group {group!r}")
 
+    runs = [run for run in runs if getattr(run, "job_type", None) != "report"]
     records = []
     for index, run in enumerate(runs):
         def read_table(rel: str, run: Any = run) -> Any:

@@ -1,11 +1,13 @@
 """`python -m analysis.report`: executed notebooks + HTML + summary.csv for one sweep.
 
-    python -m analysis.report [--storage URL] [--study NAME | --wandb-dir DIR] [--out DIR]
+    python -m analysis.report [--storage URL] [--study NAME | --wandb-dir DIR] [--out DIR] [--wandb [MODE]]
 
 Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html` (executed with nbclient on a
 python3 kernel, no Jupyter server; HTML without code cells, figures embedded as PNG) and `summary.csv` (one
 row per trial: parameters, metrics, status, evidence). DIR defaults to `<db folder>/<study>/report` for an
-SQLite storage (next to the trial artifacts), else `reports/<study>`.
+SQLite storage (next to the trial artifacts), else `reports/<study>`. `--wandb` also logs the report as the
+study's W&B run of job_type `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline runs
+under $WANDB_DIR, else next to the trials' runs: the --wandb-dir, the SQLite db folder or DIR).
 Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `sweep.launch` calls.
 """
 from __future__ import annotations
@@ -45,6 +47,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="collapsed if recon_diversity is below this (default %(default)s)")
     parser.add_argument("--partial-fraction", type=float, default=Thresholds.partial_fraction,
                         help="partial if active_units < latent_dim x this (default %(default)s)")
+    parser.add_argument("--wandb", nargs="?", const="auto", choices=("auto", "offline", "online"),
+                        help="also log the report to W&B as the study's `report` run (default mode: auto)")
     args = parser.parse_args(argv)
     if args.wandb_dir and args.storage:
         parser.error("give either --storage or --wandb-dir, not both")
@@ -145,10 +149,33 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     return out, headline(df)
 
 
+def _study_of(out: Path) -> str | None:
+    """The study named in summary.csv (when the report was built without --study)."""
+    studies = pd.read_csv(out / "summary.csv", usecols=["study"])["study"].dropna().unique()
+    return str(studies[0]) if len(studies) == 1 else None
+
+
+def publish_to_wandb(args: argparse.Namespace, out: Path, study: str | None) -> str:
+    """Log the written report as the study's W&B `report` run; returns what to print."""
+    from analysis.wandb_report import publish
+    from sweep.tracking import Tracker
+
+    study = study or "report"
+    storage = args.storage or (None if args.wandb_dir else DEFAULT_STORAGE)
+    root = args.wandb_dir or (Path(absolute_storage(storage)[len("sqlite:///"):]).parent
+                              if storage and absolute_storage(storage).startswith("sqlite:///") else out)
+    tracker = Tracker.create(os.environ.get("WANDB_PROJECT") or "vae-sweeps", study, args.wandb, root,
+                             os.environ.get("WANDB_ENTITY"))
+    run_id = publish(out, study, tracker)
+    where = f" (offline: {tracker.offline_dirs[-1]})" if tracker.offline_dirs else ""
+    return f"W&B: report run {run_id}, group {study!r}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         out, summary = build(args)
+        wandb_line = publish_to_wandb(args, out, args.study or _study_of(out)) if args.wandb else None
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -163,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"report: {summary}")
     for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv"):
         print(f"  {out / name}")
+    if wandb_line:
+        print(wandb_line)
     return 0
 
 

@@ -133,10 +133,10 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
         print(hint)
     if tracker.fell_back:
         print(f"(W&B online failed: {tracker.fell_back})")
-    return run_report(url, config, root) if report else 0
+    return run_report(url, config, root, tracker) if report else 0
 
 
-def run_report(url: str, config: SweepConfig, root: Path) -> int:
+def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:
     """`python -m analysis.report` on the study, in-process, if the analysis package is there."""
     if importlib.util.find_spec("analysis.report") is None:
         print("report: skipped (analysis.report is not installed)")
@@ -150,6 +150,15 @@ def run_report(url: str, config: SweepConfig, root: Path) -> int:
         print(f"warning: the report was not written (exit code {code}); the sweep itself is complete",
               file=sys.stderr)
         return 1
+    if tracker is not None and tracker.mode != "disabled":
+        from analysis.wandb_report import publish
+
+        try:
+            print(f"W&B: report run {publish(out, config.study, tracker)}, group {config.study!r}")
+        except Exception as error:  # noqa: BLE001 - the sweep and its report are complete; W&B is a copy
+            print(f"warning: the report was not logged to W&B ({type(error).__name__}: "
+                  f"{str(error).splitlines()[0] if str(error) else ''})", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -109,6 +109,8 @@ class Tracker:
             run = wandb.init(mode="offline", settings=_settings("offline"), **kwargs)
         if self.mode == "offline":
             self.offline_dirs.append(Path(run.settings.sync_dir))
+        if job_type == "trial":
+            define_epoch_metrics(run)
         return TrialRun(run)
 
     def sync_hint(self) -> str | None:
@@ -121,6 +123,13 @@ class Tracker:
         parents = sorted({str(path.parent) for path in dirs})
         targets = " ".join(f"{parent}/offline-run-*" for parent in parents)
         return f"W&B runs were logged offline; upload them with: wandb sync {targets}"
+
+
+def define_epoch_metrics(run: Any) -> None:
+    """Per-epoch keys are charted against `epoch`; the summary keeps the lowest val/nelbo, not the last."""
+    run.define_metric("epoch")
+    for key in PER_EPOCH_KEYS[1:]:
+        run.define_metric(key, step_metric="epoch", summary="min" if key == "val/nelbo" else None)
 
 
 class TrialRun:
