@@ -107,7 +107,8 @@ def encoder_decoder(latent_dim: int = 4, shape=(28, 28, 1)):
     z_mean, z_log_var = keras.layers.Dense(latent_dim)(x), keras.layers.Dense(latent_dim)(x)
     encoder = keras.Model(inputs, [z_mean, z_log_var, Sampling()([z_mean, z_log_var])])
     latent = keras.Input(shape=(latent_dim,))
-    x = keras.layers.Dense(int(np.prod(shape)), activation="sigmoid")(keras.layers.Dense(128, activation="relu")(latent))
+    x = keras.layers.Dense(128, activation="relu")(latent)
+    x = keras.layers.Dense(int(np.prod(shape)), activation="sigmoid")(x)
     return encoder, keras.Model(latent, keras.layers.Reshape(shape)(x))
 
 

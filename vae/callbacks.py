@@ -45,7 +45,7 @@ def active_units(means: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) ->
 
 
 def recon_diversity(recons: np.ndarray, images: np.ndarray) -> float:
-    """Mean over pixels of Var_images(reconstruction) ÷ the same for the data; ≈ 0 if all reconstructions are equal."""
+    """Mean over pixels of Var_images(reconstruction) ÷ the same for the data; ≈ 0 if all reconstructions equal."""
     recon_var = np.var(np.asarray(recons, np.float64), axis=0).mean()
     data_var = np.var(np.asarray(images, np.float64), axis=0).mean()
     return float(recon_var / data_var) if data_var > 0 else float("nan")
