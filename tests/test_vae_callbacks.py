@@ -175,9 +175,10 @@ def test_summed_loss_does_not_collapse_and_wandb_records_the_metrics(tmp_path, m
                      settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
     monitor, history, lines = train("sum", [WandbMetricsLogger()])
     run.finish()
+    wandb.teardown()  # the service may still be writing the run file when finish() returns
     assert not monitor.collapsed and lines == []
     assert len(history["collapse/active_units"]) == EPOCHS
-    assert min(history["collapse/active_units"]) == 4 and min(history["collapse/kl"]) > 5
+    assert min(history["collapse/active_units"]) >= 2 and min(history["collapse/kl"]) > 5  # seen: 4 and > 10
     recorded = read_run(next(tmp_path.glob("wandb/offline-run-*/run-*.wandb")))
     rows = [row for row in recorded.history if "epoch/collapse/kl" in row]  # WandbMetricsLogger adds "epoch/"
     assert [row["epoch/collapse/active_units"] for row in rows] == history["collapse/active_units"]

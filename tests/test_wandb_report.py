@@ -60,7 +60,15 @@ def write_report(folder, study="lab run/1"):
     return {"red": red, "green": green, "blue": blue}
 
 
+def flushed() -> None:
+    """wandb-core may still be writing a finished run's file when finish() returns: stop the service first."""
+    import wandb
+
+    wandb.teardown()
+
+
 def report_run(root):
+    flushed()
     runs = [read_run(path) for path in root.rglob("run-*.wandb")]
     reports = [run for run in runs if run.job_type == "report"]
     assert len(reports) == 1, [(run.name, run.job_type) for run in runs]
@@ -137,6 +145,7 @@ def test_trial_runs_chart_against_epoch_and_keep_the_lowest_val_nelbo(tmp_path):
     for epoch, nelbo in enumerate([130.0, 110.0, 120.0]):
         run.log_epoch({"epoch": epoch, "val/nelbo": nelbo, "train/loss": nelbo + 5})
     run.finish_complete({"nelbo": 121.0}, None)
+    flushed()
     path = next(tmp_path.rglob("run-*.wandb"))
     metrics = {(record.metric.name or record.metric.glob_name): record.metric for record in iter_records(path)
                if record.WhichOneof("record_type") == "metric"}
