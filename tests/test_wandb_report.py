@@ -177,3 +177,11 @@ def test_an_offline_sweep_ends_with_its_report_run(tmp_path, monkeypatch, capsys
     assert html == (tmp_path / "runs" / "t" / "report" / "overregularization.html").read_text()
     assert any(key.startswith("figures/overregularization/") for key in run.summary)
     assert {a.type for a in artifacts(run.path)} >= {"report"}
+
+
+def test_report_cli_refuses_an_unknown_wandb_mode(tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    result = run_cli("-m", "analysis.report", "--storage", str(tmp_path / "none.db"), "--wandb", "sometimes")
+    assert_one_line_error(result, "--wandb", "sometimes")
+    assert not (tmp_path / "none.db").exists()
