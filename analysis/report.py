@@ -167,6 +167,8 @@ def publish_to_wandb(args: argparse.Namespace, out: Path, study: str | None) -> 
     tracker = Tracker.create(os.environ.get("WANDB_PROJECT") or "vae-sweeps", study, args.wandb, root,
                              os.environ.get("WANDB_ENTITY"))
     run_id = publish(out, study, tracker)
+    if run_id is None:
+        return "W&B: not logged (W&B is disabled: WANDB_MODE=disabled)"
     where = f"; upload it with: wandb sync {tracker.offline_dirs[-1]}" if tracker.offline_dirs else ""
     return f"W&B: report run {run_id}, group {study!r}{where}"
 
