@@ -65,7 +65,11 @@ def collapse_warning(epoch: int, values: dict[str, Any], latent_dim: int) -> str
 
 
 class CollapseMonitor(keras.callbacks.Callback):
-    """Measures posterior collapse on fixed `images` every `every` epochs; see the module docstring."""
+    """Measures posterior collapse on fixed `images` every `every` epochs; see the module docstring.
+
+    `encode`/`decode` are called on batches of `batch_size` (decode on the posterior means); `stream` is where
+    the warning goes (default stderr); the last measurement is kept in `last`.
+    """
 
     def __init__(self, images: Any, encode: Callable[[Any], Any], decode: Callable[[Any], Any] | None = None,
                  every: int = 1, batch_size: int = 256, per_dim: bool = True,
@@ -83,6 +87,7 @@ class CollapseMonitor(keras.callbacks.Callback):
         self.collapsed = False
         self.warned = False
         self.last: dict[str, Any] = {}
+        self.latent_dim: int | None = None
 
     def _batched(self, function: Callable[[Any], Any], inputs: np.ndarray, outputs: int | None) -> list[np.ndarray]:
         """`function` applied to `inputs` in batches; the first `outputs` results (None: a single array)."""
