@@ -21,7 +21,7 @@ from typing import Sequence
 import pandas as pd
 
 from analysis.diagnose import Thresholds
-from analysis.load import DEFAULT_STORAGE, load, redact
+from analysis.load import DEFAULT_STORAGE, is_journal_file, load, redact
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
 from vae.config import UserError
 
@@ -53,6 +53,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def absolute_storage(storage: str) -> str:
     """Relative SQLite URLs/paths made absolute, so the notebooks (run from the output folder) find them."""
+    if is_journal_file(storage):
+        return str(Path(storage).resolve())
     if "://" not in storage:
         return f"sqlite:///{Path(storage).resolve()}"
     if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
