@@ -141,6 +141,8 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
             ax.set_xlabel(BETA_LABEL.get(x, x) if row == 1 else "")
             if row == 0:
                 ax.set_title(f"reduction={reduction}, arch={arch}")
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1.0))
     top = pd.to_numeric(data["latent_dim"], errors="coerce").max()
     axes[0, 0].set_ylim(-0.05 * (top if top == top else 1), (top if top == top else 1) * 1.05 + 0.1)
     axes[1, 0].set_ylim(bottom=0)

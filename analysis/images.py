@@ -71,15 +71,31 @@ def _sorted(frame: pd.DataFrame, ascending: bool) -> list[dict]:
     return frame.assign(_key=key).sort_values("_key", ascending=ascending).drop(columns="_key").to_dict("records")
 
 
+def _healthy_picks(frame: pd.DataFrame, room: int) -> list[dict]:
+    """The best healthy run (lowest recon NLL) and typical ones (nearest the median recon NLL)."""
+    if frame.empty or room <= 0:
+        return []
+    nll = pd.to_numeric(frame["test/recon_nll"], errors="coerce")
+    if nll.isna().all():
+        return [{**row, "role": "healthy"} for row in _sorted(frame, True)[:room]]
+    best = frame.loc[[nll.idxmin()]].to_dict("records")[0]
+    picks = [{**best, "role": "best healthy (lowest recon NLL)"}]
+    typical = (nll - nll.median()).abs().drop(index=nll.idxmin()).sort_values()
+    for index in typical.index[: room - 1]:
+        picks.append({**frame.loc[index].to_dict(), "role": "typical healthy (median recon NLL)"})
+    return picks
+
+
 def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
-    """Up to `max_runs` finished runs with images: collapsed ones (strongest regularisation first) next to
-    healthy ones (weakest first), one partial and one AE when there are any."""
+    """Up to `max_runs` finished runs with images, each with a `role`: collapsed ones (strongest regularisation
+    first) next to the best and typical healthy runs, one partial and one AE when there are any."""
     if frame.empty:
         return []
     usable = frame[frame["artifact_dir"].map(has_reconstructions).astype(bool)]
     by_status = {status: usable[usable["status"] == status] for status in ("collapsed", "partial", "healthy", "ae")}
-    extras = [rows[0] for rows in (_sorted(by_status["partial"], True), _sorted(by_status["ae"], True)) if rows]
+    extras = [{**rows[0], "role": role} for rows, role in ((_sorted(by_status["partial"], True), "partial"),
+                                                          (_sorted(by_status["ae"], True), "AE baseline")) if rows]
     room = max(max_runs - len(extras), 2)
-    collapsed = _sorted(by_status["collapsed"], False)[: math.ceil(room / 2)]
-    healthy = _sorted(by_status["healthy"], True)[: room - len(collapsed)]
+    collapsed = [{**row, "role": "collapsed"} for row in _sorted(by_status["collapsed"], False)[: math.ceil(room / 2)]]
+    healthy = _healthy_picks(by_status["healthy"], room - len(collapsed))
     return (collapsed + healthy + extras)[:max_runs]

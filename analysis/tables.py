@@ -14,7 +14,7 @@ from analysis.seeds import config_columns, configurations
 MAX_ROWS = 40
 STYLE = ("<style>.vs-table td, .vs-table th {white-space: nowrap; padding: 2px 6px; font-size: 12px;}"
          ".vs-table td {text-align: right;}</style>")
-INFO_COLUMNS = ("test/mutual_info",)
+INFO_COLUMNS = ("test/mutual_info", "mutual_info")
 
 
 def _finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:
