@@ -12,7 +12,8 @@ drawn per trial (spread 0 = a sharp boundary, every run on the right side of it)
 from __future__ import annotations
 
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -81,45 +82,95 @@ def space() -> dict[str, Any]:
             "seed": CategoricalDistribution(list(range(10)))}
 
 
-def add_trials(study: Any, n_trials: int, seeds: int = 5, fail_share: float = 0.03, prune_share: float = 0.05,
-               ae_share: float = 0.05, spread: float = 0.05, rng_seed: int = 0) -> None:
-    """Add `n_trials` synthetic trials (configurations x `seeds`) to an Optuna `study` in one `add_trials` call."""
+def draws(n_trials: int, seeds: int = 5, fail_share: float = 0.03, prune_share: float = 0.05,
+          ae_share: float = 0.05, spread: float = 0.05, rng_seed: int = 0) -> Iterator[tuple[str, dict, dict]]:
+    """(state, params, recorded values) for `n_trials` trials: configurations drawn as TPE would (log-uniform β),
+    each run with seeds 0..`seeds`-1; a share of FAIL and PRUNED trials."""
+    rng = np.random.default_rng(rng_seed)
+    produced = 0
+    while produced < n_trials:
+        model = "ae" if rng.random() < ae_share else "vae"
+        point = {"beta": float(np.exp(rng.uniform(*np.log(BETA_RANGE)))) if model == "vae" else 1.0,
+                 "latent_dim": int(rng.choice(LATENT_DIMS)), "arch": str(rng.choice(ARCHS)),
+                 "reduction": str(rng.choice(["sum", "mean"])) if model == "vae" else "sum", "model": model}
+        for seed in range(min(seeds, n_trials - produced)):
+            produced += 1
+            params = {**point, "seed": seed}
+            config = base_config(**params)
+            draw = rng.random()
+            if draw < fail_share:
+                yield "FAIL", params, {"config": config, "fail_reason": "non-finite loss at epoch 3"}
+                continue
+            result = metrics(config, rng, spread)
+            if draw < fail_share + prune_share:
+                yield "PRUNED", params, {"config": config, "pruned_at": result["recon_nll"] + 40}
+                continue
+            values = {"config": config, **{f"test/{key}": value for key, value in result.items()}}
+            values.update(effective_beta=None if model == "ae" else effective_beta(config), train_seconds=30.0,
+                          eval_seconds=2.0, epochs_run=8, examples_per_second=4000.0, wandb_run_id=f"syn{produced}")
+            yield "COMPLETE", params, values
+
+
+def add_trials(study: Any, n_trials: int, seeds: int = 5, **options: Any) -> None:
+    """Add `n_trials` synthetic trials (see `draws`) to an Optuna `study` in one `add_trials` call."""
     from optuna.trial import TrialState, create_trial
 
-    rng = np.random.default_rng(rng_seed)
     distributions = space()
     study.set_user_attr("search_space", {"beta": list(BETA_RANGE), "latent_dim": list(LATENT_DIMS),
                                          "arch": list(ARCHS), "reduction": ["sum", "mean"], "model": ["vae", "ae"],
                                          "seed": list(range(seeds))})
     study.set_user_attr("method", "tpe")
     trials = []
-    while len(trials) < n_trials:
-        model = "ae" if rng.random() < ae_share else "vae"
-        point = {"beta": float(np.exp(rng.uniform(*np.log(BETA_RANGE)))) if model == "vae" else 1.0,
-                 "latent_dim": int(rng.choice(LATENT_DIMS)), "arch": str(rng.choice(ARCHS)),
-                 "reduction": str(rng.choice(["sum", "mean"])) if model == "vae" else "sum", "model": model}
-        for seed in range(min(seeds, n_trials - len(trials))):
-            params = {**point, "seed": seed}
-            config = base_config(**params)
-            attrs: dict[str, Any] = {"config": config}
-            draw = rng.random()
-            if draw < fail_share:
-                attrs["fail_reason"] = "non-finite loss at epoch 3"
-                trials.append(create_trial(state=TrialState.FAIL, params=params, distributions=distributions,
-                                           user_attrs=attrs))
-                continue
-            result = metrics(config, rng, spread)
-            if draw < fail_share + prune_share:
-                trials.append(create_trial(state=TrialState.PRUNED, params=params, distributions=distributions,
-                                           user_attrs=attrs, intermediate_values={0: result["recon_nll"] + 40}))
-                continue
-            attrs.update({f"test/{key}": value for key, value in result.items()})
-            attrs.update(effective_beta=None if model == "ae" else effective_beta(config), train_seconds=30.0,
-                         eval_seconds=2.0, epochs_run=8, examples_per_second=4000.0,
-                         wandb_run_id=f"syn{len(trials)}")
-            value = result["nelbo"] if result["nelbo"] is not None else result["recon_nll"]
-            trials.append(create_trial(params=params, distributions=distributions, value=value, user_attrs=attrs))
+    for state, params, attrs in draws(n_trials, seeds, **options):
+        common = {"params": params, "distributions": distributions}
+        if state == "PRUNED":
+            pruned_at = attrs.pop("pruned_at")
+            trials.append(create_trial(state=TrialState.PRUNED, user_attrs=attrs, intermediate_values={0: pruned_at},
+                                       **common))
+        elif state == "FAIL":
+            trials.append(create_trial(state=TrialState.FAIL, user_attrs=attrs, **common))
+        else:
+            value = attrs["test/nelbo"] if attrs["test/nelbo"] is not None else attrs["test/recon_nll"]
+            trials.append(create_trial(value=value, user_attrs=attrs, **common))
     study.add_trials(trials)
+
+
+WANDB_WRITER = r"""
+import json, sys
+import wandb
+spec = json.load(open(sys.argv[1]))
+for number, run_spec in enumerate(spec["runs"]):
+    run = wandb.init(mode="offline", dir=spec["dir"], project="vae-sweeps", group=spec["group"], job_type="trial",
+                     name=f"trial-{number}", config={**run_spec["config"], "study": spec["group"], "trial_number": number},
+                     settings=wandb.Settings(console="off", x_disable_stats=True, x_disable_meta=True))
+    for key, value in run_spec["summary"].items():
+        run.summary[key] = value
+    run.finish(exit_code=run_spec["exit_code"])
+"""
+
+
+def write_wandb_runs(target: Path, n_runs: int, group: str = "synthetic", **options: Any) -> Path:
+    """`n_runs` offline W&B runs (written by wandb itself, in one subprocess) under `target`, as the sweep's
+    tracking records them: config, `test/*` summary with `test/kl_per_dim` as a list; FAIL runs exit 1."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    target.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for state, params, values in draws(n_runs, **options):
+        config = values.pop("config")
+        values.pop("pruned_at", None)
+        runs.append({"config": config, "summary": {k: v for k, v in values.items() if k != "wandb_run_id"},
+                     "exit_code": 0 if state == "COMPLETE" else 1})
+    spec = target / "spec.json"
+    spec.write_text(json.dumps({"dir": str(target), "group": group, "runs": runs}))
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(target)}
+    done = subprocess.run([sys.executable, "-c", WANDB_WRITER, str(spec)], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"writing W&B runs failed: {done.stderr.strip().splitlines()[-1:]}")
+    return target
 
 
 def make_study(storage: str, n_trials: int, study_name: str = "synthetic", **options: Any) -> str:
