@@ -179,13 +179,17 @@ def read_wandb_runs(path: str | Path, skipped: list[str] | None = None) -> list[
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                runs.append(read_run(file))
+                run = read_run(file)
             except Exception as error:  # noqa: BLE001 - a bad file is reported and skipped, not fatal
                 reason = str(error).replace(f"{file}: ", "").splitlines()
                 skipped.append(f"{file.name}: {reason[0] if reason else type(error).__name__}")
                 continue
         if caught:
-            skipped.append(f"{file.name}: partly read ({str(caught[0].message).replace(f'{file}: ', '')})")
+            damage = str(caught[0].message).replace(f"{file}: ", "")
+            skipped.append(f"{file.name}: {'partly read' if run.run_id else 'skipped, damaged before its run record'}"
+                           f" ({damage})")
+        if run.run_id or not caught:
+            runs.append(run)
     if not runs:
         found = f"{len(files)} run files, none readable ({skipped[0]})" if files else "no run-*.wandb files"
         raise UserError(f"no W&B runs under {path}: {found}")
