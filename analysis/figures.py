@@ -113,6 +113,17 @@ def _band_title(binned: bool, x: str) -> str:
     return f"({what}lines: median over seeds/runs, band: min–max)"
 
 
+def _log_colorbar(fig: Figure, mappable, ax, label: str, values: pd.Series) -> None:
+    """A colour bar for a LogNorm; plain labels at a few values when the range is under two decades."""
+    bar = fig.colorbar(mappable, ax=ax, label=label)
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if not values.empty and values.min() > 0 and values.max() / values.min() < 100:
+        distinct = np.unique(values)
+        ticks = distinct if len(distinct) <= 5 else np.geomspace(values.min(), values.max(), 4)
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+        bar.set_ticks(ticks, labels=[fmt(tick) for tick in ticks])
+
+
 def _point_style(n: int) -> dict:
     return {"s": 12, "alpha": 0.45, "linewidth": 0} if n > MANY else {"s": 60, "alpha": 0.9}
 
@@ -224,7 +235,7 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
     for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
         points = ax.scatter(part["test/kl"], part["test/recon_nll"], c=part["beta"].astype(float), norm=norm,
                             cmap="viridis", marker=marker, label=f"reduction={reduction}", **style)
-    fig.colorbar(points, ax=ax, label="β (log scale)")
+    _log_colorbar(fig, points, ax, "β (log scale)", betas)
     ax.legend(fontsize=8)
     ax.set(xlabel="rate: KL(q(z|x) || p(z)) (nats)", ylabel="distortion: recon NLL (nats)",
            title="Rate–distortion plane")
@@ -268,7 +279,7 @@ def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
     for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
         points = ax.scatter(part["x"], part["y"], c=color[part.index], norm=norm, cmap="viridis", marker=marker,
                             label=f"reduction={reduction}", edgecolors="black", **{**style, "linewidth": 0.3})
-    fig.colorbar(points, ax=ax, label="effective β (log scale)")
+    _log_colorbar(fig, points, ax, "effective β (log scale)", color)
     top = float(latent.max())
     ax.plot([latent.min(), top], [latent.min(), top], ls="--", color="grey", lw=1)
     ax.set_xscale("log", base=2)

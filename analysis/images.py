@@ -93,9 +93,8 @@ def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
         return []
     usable = frame[frame["artifact_dir"].map(has_reconstructions).astype(bool)]
     by_status = {status: usable[usable["status"] == status] for status in ("collapsed", "partial", "healthy", "ae")}
-    extras = [{**rows[0], "role": role} for rows, role in ((_sorted(by_status["partial"], True), "partial"),
-                                                          (_sorted(by_status["ae"], True), "AE baseline")) if rows]
+    extras = [rows[0] for rows in (_sorted(by_status["partial"], True), _sorted(by_status["ae"], True)) if rows]
     room = max(max_runs - len(extras), 2)
-    collapsed = [{**row, "role": "collapsed"} for row in _sorted(by_status["collapsed"], False)[: math.ceil(room / 2)]]
+    collapsed = _sorted(by_status["collapsed"], False)[: math.ceil(room / 2)]
     healthy = _healthy_picks(by_status["healthy"], room - len(collapsed))
     return (collapsed + healthy + extras)[:max_runs]

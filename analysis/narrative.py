@@ -203,7 +203,7 @@ def boundary_findings(df: pd.DataFrame) -> str:
     text = (f"**Where collapse begins** (effective β, per {' and '.join(keys) or 'study'}): located for "
             f"{len(located)} of {_plural(len(found), 'group')}")
     if not located.empty:
-        text += f", estimates {fmt(located['estimate'].min())}–{fmt(located['estimate'].max())}"
+        text += f", {'estimates ' if len(located) > 1 else 'at '}{span(located['estimate'])}"
     missing = found[~found["located"]]
     if not missing.empty:
         text += (f". In {_plural(len(missing), 'group')} the data cannot locate it: "
