@@ -283,6 +283,7 @@ def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
     top = float(latent.max())
     ax.plot([latent.min(), top], [latent.min(), top], ls="--", color="grey", lw=1)
     ax.set_xscale("log", base=2)
+    ax.set_xlim(latent.min() / 2 ** 0.5, latent.max() * 2 ** 0.5)
     ticks = sorted(latent.dropna().unique())
     ax.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
     ax.xaxis.set_minor_locator(NullLocator())
