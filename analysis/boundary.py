@@ -21,7 +21,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from analysis.diagnose import COLLAPSED, PARTIAL, HEALTHY
+from analysis.diagnose import COLLAPSED, HEALTHY, PARTIAL
+from analysis.numbers import count, fmt, plural, span, table
 
 Z95 = 1.959964
 MAX_DECADES = 2.0  # a logistic interval wider than this (in log10 β) is reported as the overlap zone instead
@@ -99,3 +100,45 @@ def boundaries(df: pd.DataFrame, by: tuple[str, ...] = ("arch", "latent_dim")) -
         found = locate(part["effective_beta"].to_numpy(dtype=float), (part["status"] == COLLAPSED).to_numpy())
         rows.append({**dict(zip(keys, key)), **found.__dict__, "located": found.located})
     return pd.DataFrame(rows)
+
+
+BOUNDARY_HOW = {"bracket": "between the largest working and the smallest collapsed run",
+                "logistic": "logistic fit, 95% interval", "overlap": "seeds/runs disagree in this range"}
+
+
+def _boundary_cell(row: pd.Series) -> tuple[str, str]:
+    if row["method"] == "above":
+        return f"not located: no run collapsed (largest effective β tried {fmt(row['largest_working'])})", ""
+    if row["method"] == "below":
+        return f"not located: every run collapsed (smallest effective β tried {fmt(row['smallest_collapsed'])})", ""
+    if row["method"] in ("unordered", "none"):
+        return "not located: collapse does not grow with effective β here", ""
+    interval = fmt(row["low"]) if np.isclose(row["low"], row["high"]) else f"{fmt(row['low'])}–{fmt(row['high'])}"
+    return f"≈ {fmt(row['estimate'])} ({interval})", BOUNDARY_HOW[row["method"]]
+
+
+def findings(df: pd.DataFrame) -> str:
+    """Where collapse begins, per arch and latent size: the effective-β boundary and how it was located."""
+    found = boundaries(df)
+    if found.empty:
+        return "**Where collapse begins**: no finished VAE runs with a collapse verdict."
+    keys = [name for name in ("arch", "latent_dim") if name in found]
+    rows = []
+    for _, row in found.iterrows():
+        boundary, how = _boundary_cell(row)
+        rows.append({**{name: row[name] for name in keys}, "runs": count(int(row["runs"])),
+                     "collapsed": count(int(row["collapsed"])), "collapse begins at effective β": boundary,
+                     "how": how})
+    located = found[found["located"]]
+    text = (f"**Where collapse begins** (effective β, per {' and '.join(keys) or 'study'}): located for "
+            f"{len(located)} of {plural(len(found), 'group')}")
+    if not located.empty:
+        text += f", {'estimates ' if len(located) > 1 else 'at '}{span(located['estimate'])}"
+    missing = found[~found["located"]]
+    if not missing.empty:
+        text += (f". In {plural(len(missing), 'group')} the data cannot locate it: "
+                 f"{int((missing['method'] == 'above').sum())} with no collapsed run (the boundary lies above the "
+                 f"largest β tried), {int((missing['method'] == 'below').sum())} with no working run")
+    text += (". A wide range means no run was tried between the last working and the first collapsed β; more "
+             "trials there would narrow it.\n\n")
+    return text + table(pd.DataFrame(rows))

@@ -29,7 +29,7 @@ from matplotlib.ticker import NullFormatter, NullLocator  # noqa: E402
 
 from analysis.boundary import boundaries  # noqa: E402
 from analysis.diagnose import Thresholds  # noqa: E402
-from analysis.images import load_reconstructions, pick_runs  # noqa: E402
+from analysis.images import reconstruction_grid  # noqa: E402
 from analysis.numbers import fmt  # noqa: E402
 from analysis.tables import kl_matrix, kl_selection  # noqa: E402
 
@@ -319,34 +319,6 @@ def ae_vs_vae(frame: pd.DataFrame) -> Figure:
     title = "AE vs VAE" if (data["model"] == "ae").any() else "VAE only (no AE baseline in this study)"
     fig.suptitle(f"{title}: sharpness and reconstruction NLL")
     return fig
-
-
-def reconstruction_grid(frame: pd.DataFrame, n_images: int = 8, max_runs: int = 6) -> Figure:
-    """Originals on top, then the reconstructions of collapsed runs next to healthy ones (and the AE)."""
-    runs = pick_runs(finished(frame), max_runs)
-    loaded = [(row, load_reconstructions(row.get("artifact_dir"), n_images)) for row in runs]
-    loaded = [(row, images) for row, images in loaded if images is not None]
-    fig = Figure(figsize=(1.2 * n_images + 2.5, 1.3 * (len(loaded) + 1) + 0.5), layout="constrained")
-    if not loaded:
-        return _empty(fig, fig.subplots(), "no reconstructions found in the artifact folders")
-    originals = next((images[0] for _, images in loaded if images[0] is not None), None)
-    rows = [("originals", originals)] + [(_run_label(row), images[1]) for row, images in loaded]
-    grid = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
-    for ax, (label, strip) in zip(grid, rows):
-        ax.set_axis_off()
-        ax.set_title(label, fontsize=9, loc="left")
-        if strip is not None:
-            ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-    return fig
-
-
-def _run_label(row: dict) -> str:
-    built = f"arch={row.get('arch')} latent_dim={row.get('latent_dim')}"
-    role = f" — {row['role']}" if row.get("role") else ""
-    if row.get("model") == "ae":
-        return f"#{row['number']} AE {built} [{row['status']}]{role}"
-    return (f"#{row['number']} VAE {built} reduction={row['reduction']} β={fmt(row['beta'])} "
-            f"(effective β {fmt(row['effective_beta'])}) [{row['status']}]{role}")
 
 
 ALL_FIGURES = (units_and_kl_vs_beta, recon_diversity_vs_beta, collapse_vs_effective_beta, rate_distortion,

@@ -11,9 +11,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from analysis.boundary import boundaries
+from analysis.boundary import findings as boundary_findings
 from analysis.diagnose import COLLAPSED, HEALTHY, PARTIAL, Thresholds
-from analysis.numbers import count, fmt, fmt_info, levels, plural, span, values
+from analysis.numbers import count, fmt, fmt_info, levels, plural, span, table, values
 from analysis.seeds import seed_summary
 
 KL_INFORMATIVE = 0.1  # nats: a dimension carrying less than this is "at the prior" in the KL-per-dim text
@@ -24,15 +24,6 @@ _values, _levels, _span, _plural = values, levels, span, plural
 
 def finished_vaes(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
-
-
-def table(frame: pd.DataFrame) -> str:
-    """A small Markdown table (no extra dependency)."""
-    header = "| " + " | ".join(str(column) for column in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(fmt(v) if isinstance(v, (float, np.floating)) else str(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 def overview(df: pd.DataFrame) -> str:
@@ -170,48 +161,6 @@ def collapse_findings(df: pd.DataFrame) -> str:
         lines.append(seeds + " The figures show the median over seeds.")
     lines.append(boundary_findings(df))
     return "\n\n".join(lines)
-
-
-BOUNDARY_HOW = {"bracket": "between the largest working and the smallest collapsed run",
-                "logistic": "logistic fit, 95% interval", "overlap": "seeds/runs disagree in this range"}
-
-
-def _boundary_cell(row: pd.Series) -> tuple[str, str]:
-    if row["method"] == "above":
-        return f"not located: no run collapsed (largest effective β tried {fmt(row['largest_working'])})", ""
-    if row["method"] == "below":
-        return f"not located: every run collapsed (smallest effective β tried {fmt(row['smallest_collapsed'])})", ""
-    if row["method"] in ("unordered", "none"):
-        return "not located: collapse does not grow with effective β here", ""
-    interval = fmt(row["low"]) if np.isclose(row["low"], row["high"]) else f"{fmt(row['low'])}–{fmt(row['high'])}"
-    return f"≈ {fmt(row['estimate'])} ({interval})", BOUNDARY_HOW[row["method"]]
-
-
-def boundary_findings(df: pd.DataFrame) -> str:
-    """Where collapse begins, per arch and latent size: the effective-β boundary and how it was located."""
-    found = boundaries(df)
-    if found.empty:
-        return "**Where collapse begins**: no finished VAE runs with a collapse verdict."
-    keys = [name for name in ("arch", "latent_dim") if name in found]
-    rows = []
-    for _, row in found.iterrows():
-        boundary, how = _boundary_cell(row)
-        rows.append({**{name: row[name] for name in keys}, "runs": count(int(row["runs"])),
-                     "collapsed": count(int(row["collapsed"])), "collapse begins at effective β": boundary,
-                     "how": how})
-    located = found[found["located"]]
-    text = (f"**Where collapse begins** (effective β, per {' and '.join(keys) or 'study'}): located for "
-            f"{len(located)} of {_plural(len(found), 'group')}")
-    if not located.empty:
-        text += f", {'estimates ' if len(located) > 1 else 'at '}{span(located['estimate'])}"
-    missing = found[~found["located"]]
-    if not missing.empty:
-        text += (f". In {_plural(len(missing), 'group')} the data cannot locate it: "
-                 f"{int((missing['method'] == 'above').sum())} with no collapsed run (the boundary lies above the "
-                 f"largest β tried), {int((missing['method'] == 'below').sum())} with no working run")
-    text += (". A wide range means no run was tried between the last working and the first collapsed β; more "
-             "trials there would narrow it.\n\n")
-    return text + table(pd.DataFrame(rows))
 
 
 def why_overregularization(df: pd.DataFrame) -> str:

@@ -76,3 +76,12 @@ def levels(series: pd.Series) -> str:
     if len(shown) > MAX_LISTED:
         return ", ".join(shown[:MAX_LISTED]) + f", … ({count(len(shown))} values)"
     return ", ".join(shown)
+
+
+def table(frame: pd.DataFrame) -> str:
+    """A small Markdown table (no extra dependency)."""
+    header = "| " + " | ".join(str(column) for column in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(fmt(v) if isinstance(v, (float, np.floating)) else str(v) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
