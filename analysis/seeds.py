@@ -28,37 +28,30 @@ def has_seeds(df: pd.DataFrame) -> bool:
     return not table.empty and bool((table["runs"] > 1).any())
 
 
-def _verdict(statuses: pd.Series) -> str:
-    collapsed = int((statuses == COLLAPSED).sum())
-    if collapsed == len(statuses):
-        return COLLAPSED
-    if collapsed:
-        return "mixed"
-    return statuses.iloc[0] if statuses.nunique() == 1 else "healthy/partial"
-
-
 def configurations(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration of the finished trials (see the module docstring)."""
     done = df[df["state"] == "COMPLETE"]
     keys = config_columns(df)
     if done.empty or not keys:
         return pd.DataFrame(columns=[*keys, "runs", "collapsed", "verdict", "seeds collapsed"])
-    # Lists (e.g. hidden sizes) are not hashable: group on their text.
-    grouping = done[keys].apply(lambda column: column.map(lambda v: repr(v) if isinstance(v, list) else v))
-    groups = done.groupby([grouping[name] for name in keys], dropna=False, sort=True)
-    rows = []
-    for _, part in groups:
-        row = {name: part[name].iloc[0] for name in keys}
-        row.update(runs=len(part), collapsed=int((part["status"] == COLLAPSED).sum()),
-                   verdict=_verdict(part["status"]), effective_beta=part["effective_beta"].iloc[0],
-                   numbers=list(part["number"]))
-        row["seeds collapsed"] = f"{row['collapsed']} of {row['runs']}"
-        for metric in METRICS:
-            values = pd.to_numeric(part[metric], errors="coerce")
-            row[metric] = values.median()
-            row[f"{metric} min"], row[f"{metric} max"] = values.min(), values.max()
-        rows.append(row)
-    return pd.DataFrame(rows)
+    # One text key per configuration (lists such as hidden sizes are not hashable; NaN keys stay groups).
+    config = done[keys].astype(str).agg("|".join, axis=1)
+    done = done.assign(_config=config.to_numpy(), _collapsed=(done["status"] == COLLAPSED).to_numpy())
+    groups = done.groupby("_config", sort=False)
+    table = done.drop_duplicates("_config").set_index("_config")[[*keys, "effective_beta", "status"]]
+    table["runs"] = groups.size()
+    table["collapsed"] = groups["_collapsed"].sum().astype(int)
+    mixed_status = groups["status"].nunique() > 1
+    table["verdict"] = table["status"].where(~mixed_status, "healthy/partial")
+    table.loc[table["collapsed"] > 0, "verdict"] = "mixed"
+    table.loc[table["collapsed"] == table["runs"], "verdict"] = COLLAPSED
+    table["numbers"] = groups["number"].agg(list)
+    table["seeds collapsed"] = table["collapsed"].astype(str) + " of " + table["runs"].astype(str)
+    values = done[["_config", *METRICS]].apply(lambda c: pd.to_numeric(c, errors="coerce") if c.name != "_config"
+                                               else c).groupby("_config")
+    for name, frame in (("", values.median()), (" min", values.min()), (" max", values.max())):
+        table = table.join(frame.add_suffix(name))
+    return table.drop(columns="status").sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def seed_summary(df: pd.DataFrame) -> str:

@@ -119,11 +119,12 @@ def test_benchmark_section_replaces_only_its_own_block(tmp_path):
 
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# Benchmarks\n\n| training table |\n\n<!-- hand-written -->\nnotes\n")
-    runs = [Run("SQLite", 500, 30.0, 41.5, 812.0, 300.0, 1.2, 0), Run("SQLite", 5000, 300.0, 130.0, 900.0, 1.0, 2.0, 0)]
+    runs = [Run("SQLite", 500, 30.0, 41.5, 20.0, 812.0, 300.0, 1.2, 0),
+            Run("SQLite", 5000, 300.0, 130.0, 60.0, 900.0, 1.0, 2.0, 0)]
     write_section(path, markdown(runs, "test machine", "today"))
     write_section(path, markdown(runs[:1], "test machine", "today"))
     text = path.read_text()
     assert text.startswith("# Benchmarks\n\n| training table |") and "notes" in text
     assert text.count(START) == 1 and text.count(END) == 1
-    assert "| SQLite | 500 | 30 | 41.5 | 812 | 300 | 1.20 | yes | 0 |" in text and "| SQLite | 5,000 |" not in text
+    assert "| SQLite | 500 | 30 | 41.5 | 20.0 | 812 | 300 | 1.20 | yes | 0 |" in text and "| SQLite | 5,000 |" not in text
     assert "| **no** |" in markdown(runs, "m", "d")  # 130 s > 120 s for 5,000 trials
