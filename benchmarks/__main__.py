@@ -157,11 +157,14 @@ def profile_section(report, plan: Plan, args, log) -> None:
 def report_section(report, plan: Plan, args, log) -> None:
     from benchmarks import machine, report_scale
 
-    text = report_scale.markdown(report_scale.measure_all(args.quick, log), machine.describe(), machine.today())
+    def write(runs) -> None:
+        if not args.no_write:
+            report_scale.write_section(Path(args.output), report_scale.markdown(runs, machine.describe(),
+                                                                                machine.today()))
+
+    runs = report_scale.measure_all(args.quick, log, write)
     if args.no_write:
-        print(text)
-    else:
-        report_scale.write_section(Path(args.output), text)
+        print(report_scale.markdown(runs, machine.describe(), machine.today()))
 
 
 def main(argv=None) -> int:

@@ -139,13 +139,20 @@ def run_postgres(trials: int, log) -> Run | None:
     return run
 
 
-def measure_all(quick: bool, log) -> list[Run]:
-    runs = [run_case("SQLite", 500, _sqlite, log), run_case("journal file", 5000, _journal, log)]
+def measure_all(quick: bool, log, progress=lambda runs: None) -> list[Run]:
+    """Every case in turn (the slow 5,000-trial SQLite build last, full run only); `progress(runs so far)` is
+    called after each case so that an interrupted run keeps what it measured."""
+    cases = [lambda: run_case("SQLite", 500, _sqlite, log), lambda: run_case("journal file", 5000, _journal, log),
+             lambda: run_postgres(200 if quick else 500, log),
+             lambda: run_case("offline W&B runs", 100 if quick else 300, _wandb, log)]
     if not quick:
-        runs.append(run_case("SQLite", 5000, _sqlite, log))
-    postgres = run_postgres(500 if not quick else 200, log)
-    runs += [postgres] if postgres else []
-    runs.append(run_case("offline W&B runs", 300 if not quick else 100, _wandb, log))
+        cases.append(lambda: run_case("SQLite", 5000, _sqlite, log))
+    runs: list[Run] = []
+    for case in cases:
+        run = case()
+        if run is not None:
+            runs.append(run)
+            progress(runs)
     return runs
 
 
