@@ -4,8 +4,11 @@
 
 Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html` (executed with nbclient on a
 python3 kernel, no Jupyter server; HTML without code cells, figures embedded as PNG) and `summary.csv` (one
-row per trial: parameters, metrics, status, evidence). DIR defaults to `<db folder>/<study>/report` for an
-SQLite storage (next to the trial artifacts), else `reports/<study>`.
+row per trial: parameters, metrics, status, evidence); the notebooks add `configurations.csv` (one row per
+configuration, seeds aggregated) and `kl_per_dim.csv` (every trial's sorted per-dimension KL), the full versions of
+the tables and heatmap they show truncated. DIR defaults to `<db folder>/<study>/report` for an SQLite storage
+(next to the trial artifacts), else `reports/<study>`. The storage may also be an Optuna journal file
+(`JournalFileBackend`), given as its path.
 Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `sweep.launch` calls.
 """
 from __future__ import annotations
@@ -37,7 +40,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = OneLineParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--storage", help=f"Optuna storage URL or SQLite file (default {DEFAULT_STORAGE})")
+    parser.add_argument("--storage", help=f"Optuna storage URL, SQLite file or journal file "
+                                          f"(default {DEFAULT_STORAGE})")
     parser.add_argument("--study", help="study name (= W&B group); optional if the storage holds one study")
     parser.add_argument("--wandb-dir", help="read offline W&B run files under DIR instead of Optuna")
     parser.add_argument("--out", help="output folder (default: <db folder>/<study>/report or reports/<study>)")
@@ -163,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
         return 2
     print(f"report: {summary}")
-    for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv"):
+    for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv"):
         print(f"  {out / name}")
     return 0
 
