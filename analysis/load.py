@@ -88,6 +88,9 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = study_names(storage)
+    if not names:
+        kind = " (is it an SQLite database or an Optuna journal file?)" if is_journal_file(storage) else ""
+        raise UserError(f"no Optuna study in {redact(storage)}{kind}")
     if study is None:
         if len(names) != 1:
             raise UserError(f"{redact(storage)} holds {len(names)} studies; choose one with --study "

@@ -128,3 +128,11 @@ def test_benchmark_section_replaces_only_its_own_block(tmp_path):
     assert text.count(START) == 1 and text.count(END) == 1
     assert "| SQLite | 500 | 30 | 41.5 | 20.0 | 812 | 300 | 1.20 | yes | 0 |" in text and "| SQLite | 5,000 |" not in text
     assert "| **no** |" in markdown(runs, "m", "d")  # 130 s > 120 s for 5,000 trials
+
+
+def test_a_file_that_is_neither_sqlite_nor_a_journal_is_one_line_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello\n")
+    error = one_line_error(run_report(["--storage", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "o")],
+                                      tmp_path))
+    assert "no Optuna study in" in error and "journal file" in error
+    assert (tmp_path / "notes.txt").read_text() == "hello\n"
