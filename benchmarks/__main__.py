@@ -159,8 +159,8 @@ def report_section(report, plan: Plan, args, log) -> None:
 
     def write(runs) -> None:
         if not args.no_write:
-            report_scale.write_section(Path(args.output), report_scale.markdown(runs, machine.describe(),
-                                                                                machine.today()))
+            report_scale.write_section(Path(args.output), report_scale.markdown(
+                runs, machine.describe(), machine.today(), machine.load_average()))
 
     runs = report_scale.measure_all(args.quick, log, write)
     if args.no_write:
