@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.diagnose import Thresholds
 from analysis.frame import TrialRecord, build_frame
-from analysis.wandb_file import WandbFileError, WandbRun, read_run
+from analysis.wandb_file import WandbRun, read_run
 from vae.config import UserError
 
 WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", "crashed": "FAIL",

@@ -87,7 +87,8 @@ def headline(df: pd.DataFrame) -> str:
         return "no finished VAE runs"
     by = Counter(collapsed["reduction"].astype(str))
     where = ", ".join(f"{count(n)} with reduction={name}" for name, n in sorted(by.items()))
-    return f"{count(len(collapsed))} of {count(len(vae))} finished VAE runs collapsed" + (f" ({where})" if where else "")
+    text = f"{count(len(collapsed))} of {count(len(vae))} finished VAE runs collapsed"
+    return text + (f" ({where})" if where else "")
 
 
 def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Thresholds) -> str:

@@ -141,7 +141,8 @@ import wandb
 spec = json.load(open(sys.argv[1]))
 for number, run_spec in enumerate(spec["runs"]):
     run = wandb.init(mode="offline", dir=spec["dir"], project="vae-sweeps", group=spec["group"], job_type="trial",
-                     name=f"trial-{number}", config={**run_spec["config"], "study": spec["group"], "trial_number": number},
+                     name=f"trial-{number}",
+                     config={**run_spec["config"], "study": spec["group"], "trial_number": number},
                      settings=wandb.Settings(console="off", x_disable_stats=True, x_disable_meta=True))
     for key, value in run_spec["summary"].items():
         run.summary[key] = value
