@@ -3,10 +3,16 @@
 Figures are built on `matplotlib.figure.Figure` directly (no pyplot state, nothing to close, works under any
 backend; Agg is selected when nothing else has been). Only finished trials are plotted. Every function renders
 something, with a note in the axes, when the data it needs are absent.
+
+Any number of trials: lines are medians over seeds with a min–max band; a β with more than `MAX_LEVELS` distinct
+values is binned into quarter-decade bins; continuous β is a log colour scale; latent sizes are ordered
+numerically and dodged sideways so that equal values do not hide each other; big scatters are drawn small and
+translucent.
 """
 from __future__ import annotations
 
 import io
+import math
 import sys
 
 import matplotlib
@@ -19,13 +25,20 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import NullFormatter, NullLocator  # noqa: E402
 
+from analysis.boundary import boundaries  # noqa: E402
 from analysis.diagnose import Thresholds  # noqa: E402
-from analysis.images import load_reconstructions, pick_runs  # noqa: E402
+from analysis.images import reconstruction_grid  # noqa: E402
+from analysis.numbers import fmt  # noqa: E402
+from analysis.tables import kl_matrix, kl_selection  # noqa: E402
 
 STATUS_COLORS = {"healthy": "#2a9d55", "partial": "#e9a23b", "collapsed": "#d1495b", "ae": "#3d6fb6",
                  "unknown": "#888888"}
 BETA_LABEL = {"beta": "β", "effective_beta": "effective β (β·pixels for mean)"}
+MAX_LEVELS = 12  # more distinct β values than this are binned
+BIN_DECADES = 0.25
+MANY = 300  # scatters with more points are drawn small and translucent
 
 
 def to_png(fig: Figure, dpi: int = 90) -> bytes:
@@ -60,14 +73,68 @@ def _category(series: pd.Series) -> pd.Series:
 
 
 def _log_x(ax, values: pd.Series) -> None:
-    if (values.dropna() > 0).all() and values.notna().any():
-        ax.set_xscale("log")
+    """Log x axis; under two decades, ticks at (a few of) the values with plain labels instead of the minor
+    ticks matplotlib would label (3×10⁰, 4×10⁰, ... colliding)."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty or not (values > 0).all():
+        return
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    low, high = values.min(), values.max()
+    if high / low < 100:
+        distinct = np.unique(values)
+        ticks = distinct if len(distinct) <= 5 else np.geomspace(low, high, 4)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ticks, [fmt(tick) for tick in ticks])
+
+
+def _binned(data: pd.DataFrame, x: str) -> tuple[pd.DataFrame, bool]:
+    """`x` replaced by the geometric centre of its quarter-decade bin when it has more than MAX_LEVELS values."""
+    values = pd.to_numeric(data[x], errors="coerce")
+    if values.nunique() <= MAX_LEVELS or not (values.dropna() > 0).all():
+        return data, False
+    index = np.floor(np.log10(values) / BIN_DECADES)
+    return data.assign(**{x: 10 ** ((index + 0.5) * BIN_DECADES)}), True
+
+
+def _numeric_order(series: pd.Series) -> list[str]:
+    labels = series.dropna().unique()
+    return sorted(labels, key=lambda label: (float(label) if label.replace(".", "", 1).isdigit() else math.inf, label))
+
+
+def _dodge(data: pd.DataFrame, x: str, hue: str, order: list[str], decades: float = 0.03) -> pd.DataFrame:
+    """Shift each hue level slightly along a log x axis so that identical values stay visible side by side."""
+    offsets = {label: (i - (len(order) - 1) / 2) * decades for i, label in enumerate(order)}
+    return data.assign(**{x: data[x].astype(float) * 10 ** data[hue].map(offsets).astype(float)})
+
+
+def _band_title(binned: bool, x: str) -> str:
+    what = f"{BETA_LABEL.get(x, x)} in {BIN_DECADES:g}-decade bins; " if binned else ""
+    return f"({what}lines: median over seeds/runs, band: min–max)"
+
+
+def _log_colorbar(fig: Figure, mappable, ax, label: str, values: pd.Series) -> None:
+    """A colour bar for a LogNorm; plain labels at a few values when the range is under two decades."""
+    bar = fig.colorbar(mappable, ax=ax, label=label)
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if not values.empty and values.min() > 0 and values.max() / values.min() < 100:
+        distinct = np.unique(values)
+        ticks = distinct if len(distinct) <= 5 else np.geomspace(values.min(), values.max(), 4)
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+        bar.set_ticks(ticks, labels=[fmt(tick) for tick in ticks])
+
+
+def _point_style(n: int) -> dict:
+    return {"s": 12, "alpha": 0.45, "linewidth": 0} if n > MANY else {"s": 60, "alpha": 0.9}
 
 
 def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     """Active units (top) and KL (bottom) against β, one column per reduction × arch, colour = latent_dim."""
     data = vaes(frame)
     data["latent_dim "] = _category(data["latent_dim"])
+    order = _numeric_order(data["latent_dim "])
+    data, binned = _binned(data, x)
+    data = _dodge(data.dropna(subset=[x]), x, "latent_dim ", order) if not data.empty else data
     combos = sorted({(str(r), str(a)) for r, a in zip(data["reduction"], data["arch"])}) or [("-", "-")]
     fig = Figure(figsize=(3.6 * len(combos), 6.2), layout="constrained")
     axes = fig.subplots(2, len(combos), squeeze=False, sharex=True, sharey="row")
@@ -77,17 +144,20 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
         part = data[(data["reduction"].astype(str) == reduction) & (data["arch"].astype(str) == arch)]
         for row, (metric, label) in enumerate((("test/active_units", "active units"), ("test/kl", "KL (nats)"))):
             ax = axes[row, col]
-            sns.lineplot(data=part, x=x, y=metric, hue="latent_dim ", marker="o", errorbar=None, ax=ax,
-                         legend=(row == 0 and col == len(combos) - 1))
+            sns.lineplot(data=part, x=x, y=metric, hue="latent_dim ", hue_order=order, style="latent_dim ",
+                         style_order=order, markers=True, dashes=False, palette="viridis", estimator="median",
+                         errorbar=("pi", 100), ax=ax, legend=(row == 0 and col == len(combos) - 1))
             _log_x(ax, data[x])
             ax.set_ylabel(label if col == 0 else "")
             ax.set_xlabel(BETA_LABEL.get(x, x) if row == 1 else "")
             if row == 0:
                 ax.set_title(f"reduction={reduction}, arch={arch}")
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1.0))
     top = pd.to_numeric(data["latent_dim"], errors="coerce").max()
     axes[0, 0].set_ylim(-0.05 * (top if top == top else 1), (top if top == top else 1) * 1.05 + 0.1)
     axes[1, 0].set_ylim(bottom=0)
-    fig.suptitle(f"Active units and KL vs {BETA_LABEL.get(x, x)}")
+    fig.suptitle(f"Active units and KL vs {BETA_LABEL.get(x, x)}\n{_band_title(binned, x)}")
     return fig
 
 
@@ -99,32 +169,56 @@ def recon_diversity_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     if data.empty:
         return _empty(fig, ax, "no finished VAE trials")
     data["arch "] = _category(data["arch"])
-    sns.lineplot(data=data, x=x, y="test/recon_diversity", hue="reduction", style="arch ", marker="o",
-                 errorbar=None, ax=ax)
+    data, binned = _binned(data, x)
+    sns.lineplot(data=data, x=x, y="test/recon_diversity", hue="reduction", style="arch ", markers=True,
+                 estimator="median", errorbar=("pi", 100), ax=ax)
     ax.axhline(_thresholds(frame).recon_diversity_collapsed, ls="--", color="grey", lw=1)
     _log_x(ax, data[x])
     ax.set(xlabel=BETA_LABEL.get(x, x), ylabel="recon diversity (var of recons / var of data)",
-           title=f"Reconstruction diversity vs {BETA_LABEL.get(x, x)}")
+           title=f"Reconstruction diversity vs {BETA_LABEL.get(x, x)}\n{_band_title(binned, x)}")
     return fig
 
 
 def collapse_vs_effective_beta(frame: pd.DataFrame) -> Figure:
-    """Recon diversity and the fraction of active units against effective β: `mean` runs are `sum` runs with
-    β multiplied by the pixel count, so both reductions fall on one curve."""
+    """Left: recon diversity against effective β (`mean` runs are `sum` runs with β × pixels, so both reductions
+    fall on one axis). Right, one panel per arch: each run at (effective β, latent_dim), coloured by status, with
+    the estimated collapse boundary per latent size (analysis.boundary) drawn as a black bar with its range."""
     data = vaes(frame)
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    axes = fig.subplots(1, 2)
     data = data[data["effective_beta"].notna()] if not data.empty else data
+    archs = sorted(data["arch"].astype(str).unique()) if not data.empty else ["-"]
+    fig = Figure(figsize=(4.6 * (1 + len(archs)), 4.4), layout="constrained")
+    axes = fig.subplots(1, 1 + len(archs), squeeze=False)[0]
     if data.empty:
         return _empty(fig, axes[0], "no effective β recorded")
-    data["active fraction"] = data["test/active_units"] / data["latent_dim"].astype(float)
-    for ax, metric, label in ((axes[0], "test/recon_diversity", "recon diversity"),
-                              (axes[1], "active fraction", "active units / latent_dim")):
-        sns.scatterplot(data=data, x="effective_beta", y=metric, hue="reduction", style="status", s=70, ax=ax)
-        _log_x(ax, data["effective_beta"])
-        ax.set(xlabel=BETA_LABEL["effective_beta"], ylabel=label)
+    statuses = [name for name in ("healthy", "partial", "collapsed", "unknown") if (data["status"] == name).any()]
+    style = _point_style(len(data))
+    sns.scatterplot(data=data, x="effective_beta", y="test/recon_diversity", hue="status", hue_order=statuses,
+                    palette=STATUS_COLORS, style="reduction", ax=axes[0], **style)
     axes[0].axhline(_thresholds(frame).recon_diversity_collapsed, ls="--", color="grey", lw=1)
-    fig.suptitle("Collapse against effective β (sum and mean on one axis)")
+    _log_x(axes[0], data["effective_beta"])
+    axes[0].set(xlabel=BETA_LABEL["effective_beta"], ylabel="recon diversity")
+    found = boundaries(data.assign(arch=data["arch"].astype(str)))
+    latents = sorted(pd.to_numeric(data["latent_dim"], errors="coerce").dropna().unique())
+    position = {latent: i for i, latent in enumerate(latents)}
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(data))
+    data = data.assign(row=pd.to_numeric(data["latent_dim"], errors="coerce").map(position) + jitter)
+    for ax, arch in zip(axes[1:], archs):
+        part = data[data["arch"].astype(str) == arch]
+        for status in statuses:
+            points = part[part["status"] == status]
+            ax.scatter(points["effective_beta"], points["row"], color=STATUS_COLORS[status], label=status,
+                       **{**style, "s": style["s"] * 0.6})
+        drawn = found[found["arch"] == arch] if "arch" in found else found
+        for _, edge in drawn[drawn["located"]].iterrows():
+            y = position.get(edge.get("latent_dim"), 0)
+            ax.plot([edge["low"], edge["high"]], [y, y], color="black", lw=2, solid_capstyle="butt")
+            ax.plot([edge["estimate"]] * 2, [y - 0.4, y + 0.4], color="black", lw=2.5)
+        _log_x(ax, data["effective_beta"])
+        ax.set_yticks(range(len(latents)), [f"{latent:g}" for latent in latents])
+        ax.set(xlabel=BETA_LABEL["effective_beta"], ylabel="latent_dim", title=f"arch={arch}")
+    axes[-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Collapse against effective β (sum and mean on one axis); black: estimated collapse boundary "
+                 "per latent size (tick) and its range (bar)")
     return fig
 
 
@@ -137,31 +231,24 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
         return _empty(fig, ax, "no finished VAE trials with KL and recon NLL")
     betas = data["beta"].astype(float)
     norm = LogNorm(betas.min(), betas.max()) if betas.min() > 0 and betas.max() > betas.min() else None
-    sns.scatterplot(data=data.assign(beta=betas), x="test/kl", y="test/recon_nll", hue="beta", hue_norm=norm,
-                    palette="viridis", style="reduction", s=80, ax=ax)
+    style = _point_style(len(data))
+    for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
+        points = ax.scatter(part["test/kl"], part["test/recon_nll"], c=part["beta"].astype(float), norm=norm,
+                            cmap="viridis", marker=marker, label=f"reduction={reduction}", **style)
+    _log_colorbar(fig, points, ax, "β (log scale)", betas)
+    ax.legend(fontsize=8)
     ax.set(xlabel="rate: KL(q(z|x) || p(z)) (nats)", ylabel="distortion: recon NLL (nats)",
            title="Rate–distortion plane")
     return fig
 
 
-def kl_per_dim_matrix(frame: pd.DataFrame) -> pd.DataFrame:
-    """Trials × dims, each trial's per-dim KL sorted from largest to smallest (NaN-padded)."""
-    data = vaes(frame)
-    data = data[data["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray)).astype(bool)]
-    data = data.sort_values(["reduction", "beta", "latent_dim", "arch", "number"], na_position="last")
-    width = max((len(value) for value in data["kl_per_dim"]), default=0)
-    rows, labels = [], []
-    for _, row in data.iterrows():
-        values = np.sort(np.asarray(row["kl_per_dim"], dtype=float))[::-1]
-        rows.append(np.pad(values, (0, width - len(values)), constant_values=np.nan))
-        labels.append(f"#{row['number']} {row['reduction']} β={row['beta']:g} d={row['latent_dim']} "
-                      f"{row['arch']} [{row['status']}]")
-    return pd.DataFrame(rows, index=labels, columns=[f"{i + 1}" for i in range(width)])
+kl_per_dim_matrix = kl_matrix
 
 
 def kl_per_dim_heatmap(frame: pd.DataFrame) -> Figure:
-    """Per-dimension KL (nats) for every VAE trial, dims sorted by KL within each trial."""
-    matrix = kl_per_dim_matrix(frame)
+    """Per-dimension KL (nats), dims sorted by KL within each row: every VAE trial in a small study, else the
+    median per arch × latent size × status (the selection is stated in the title)."""
+    matrix, caption = kl_selection(frame)
     fig = Figure(figsize=(max(6.0, 0.3 * matrix.shape[1] + 5), max(3.0, 0.28 * len(matrix) + 1.5)),
                  layout="constrained")
     ax = fig.subplots()
@@ -170,9 +257,8 @@ def kl_per_dim_heatmap(frame: pd.DataFrame) -> Figure:
     positive = matrix.to_numpy()[np.isfinite(matrix.to_numpy()) & (matrix.to_numpy() > 0)]
     norm = LogNorm(max(positive.min(), 1e-3), max(positive.max(), 1e-2)) if positive.size else None
     sns.heatmap(matrix.clip(lower=1e-3), norm=norm, cmap="magma", ax=ax, cbar_kws={"label": "KL (nats, log)"},
-                yticklabels=True)
-    ax.set(xlabel="latent dimension (sorted by KL, per trial)", ylabel="",
-           title="KL per latent dimension")
+                yticklabels=True, xticklabels=max(1, matrix.shape[1] // 16))
+    ax.set(xlabel="latent dimension (sorted by KL, per row)", ylabel="", title=f"KL per latent dimension: {caption}")
     ax.tick_params(axis="y", labelsize=7)
     return fig
 
@@ -184,11 +270,26 @@ def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     if data.empty:
         return _empty(fig, ax, "no finished VAE trials")
-    data["β"] = _category(data["beta"].astype(float))
-    sns.scatterplot(data=data, x="latent_dim", y="test/active_units", hue="β", style="reduction", s=80, ax=ax)
-    top = float(pd.to_numeric(data["latent_dim"]).max())
-    ax.plot([0, top], [0, top], ls="--", color="grey", lw=1)
-    ax.set(xlabel="latent_dim", ylabel="active units", title="Active units vs latent dimensionality")
+    latent = pd.to_numeric(data["latent_dim"], errors="coerce")
+    jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(data))
+    data = data.assign(x=latent * 2 ** jitter, y=data["test/active_units"] + jitter * 0.8)
+    color = data["effective_beta"].astype(float).fillna(data["beta"].astype(float))
+    norm = LogNorm(color.min(), color.max()) if color.min() > 0 and color.max() > color.min() else None
+    style = _point_style(len(data))
+    for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
+        points = ax.scatter(part["x"], part["y"], c=color[part.index], norm=norm, cmap="viridis", marker=marker,
+                            label=f"reduction={reduction}", edgecolors="black", **{**style, "linewidth": 0.3})
+    _log_colorbar(fig, points, ax, "effective β (log scale)", color)
+    top = float(latent.max())
+    ax.plot([latent.min(), top], [latent.min(), top], ls="--", color="grey", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(latent.min() / 2 ** 0.5, latent.max() * 2 ** 0.5)
+    ticks = sorted(latent.dropna().unique())
+    ax.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.legend(fontsize=8)
+    ax.set(xlabel="latent_dim (points jittered sideways)", ylabel="active units",
+           title="Active units vs latent dimensionality")
     return fig
 
 
@@ -210,39 +311,14 @@ def ae_vs_vae(frame: pd.DataFrame) -> Figure:
     for ax, metric, label in ((axes[0], "test/sharpness", "sharpness (1 = as sharp as data)"),
                               (axes[1], "test/recon_nll", "recon NLL (nats)")):
         sns.barplot(data=data, x="group", y=metric, order=order, errorbar=None, color="#c9d6ea", ax=ax)
-        sns.stripplot(data=data, x="group", y=metric, order=order, color="black", size=4, ax=ax)
+        sns.stripplot(data=data, x="group", y=metric, order=order, color="black", ax=ax,
+                      **({"size": 2, "alpha": 0.3} if len(data) > MANY else {"size": 4}))
         ax.set(xlabel="", ylabel=label)
         ax.tick_params(axis="x", rotation=20)
     axes[0].axhline(1.0, ls="--", color="grey", lw=1)
     title = "AE vs VAE" if (data["model"] == "ae").any() else "VAE only (no AE baseline in this study)"
     fig.suptitle(f"{title}: sharpness and reconstruction NLL")
     return fig
-
-
-def reconstruction_grid(frame: pd.DataFrame, n_images: int = 8, max_runs: int = 6) -> Figure:
-    """Originals on top, then the reconstructions of collapsed runs next to healthy ones (and the AE)."""
-    runs = pick_runs(finished(frame), max_runs)
-    loaded = [(row, load_reconstructions(row.get("artifact_dir"), n_images)) for row in runs]
-    loaded = [(row, images) for row, images in loaded if images is not None]
-    fig = Figure(figsize=(1.2 * n_images + 2.5, 1.3 * (len(loaded) + 1) + 0.5), layout="constrained")
-    if not loaded:
-        return _empty(fig, fig.subplots(), "no reconstructions found in the artifact folders")
-    originals = next((images[0] for _, images in loaded if images[0] is not None), None)
-    rows = [("originals", originals)] + [(_run_label(row), images[1]) for row, images in loaded]
-    grid = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
-    for ax, (label, strip) in zip(grid, rows):
-        ax.set_axis_off()
-        ax.set_title(label, fontsize=9, loc="left")
-        if strip is not None:
-            ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-    return fig
-
-
-def _run_label(row: dict) -> str:
-    if row.get("model") == "ae":
-        return f"#{row['number']} AE [{row['status']}]"
-    return (f"#{row['number']} VAE reduction={row['reduction']} β={float(row['beta']):g} "
-            f"(effective β {float(row['effective_beta']):.3g}) [{row['status']}]")
 
 
 ALL_FIGURES = (units_and_kl_vs_beta, recon_diversity_vs_beta, collapse_vs_effective_beta, rate_distortion,

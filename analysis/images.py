@@ -1,4 +1,4 @@
-"""Reconstruction images from the trials' artifact folders, and which runs to show side by side.
+"""Reconstruction images from the trials' artifact folders, which runs to show side by side, and the figure.
 
 Each artifact folder holds `reconstructions.npz` (arrays `originals`, `reconstructions`, float (n, h, w, c) in
 [0, 1]) and `reconstructions.png` (originals row above reconstructions row). The npz is preferred; the png is
@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.numbers import fmt
 
 NPZ, PNG = "reconstructions.npz", "reconstructions.png"
 
@@ -71,9 +74,24 @@ def _sorted(frame: pd.DataFrame, ascending: bool) -> list[dict]:
     return frame.assign(_key=key).sort_values("_key", ascending=ascending).drop(columns="_key").to_dict("records")
 
 
+def _healthy_picks(frame: pd.DataFrame, room: int) -> list[dict]:
+    """The best healthy run (lowest recon NLL) and typical ones (nearest the median recon NLL)."""
+    if frame.empty or room <= 0:
+        return []
+    nll = pd.to_numeric(frame["test/recon_nll"], errors="coerce")
+    if nll.isna().all():
+        return [{**row, "role": "healthy"} for row in _sorted(frame, True)[:room]]
+    best = frame.loc[[nll.idxmin()]].to_dict("records")[0]
+    picks = [{**best, "role": "best healthy (lowest recon NLL)"}]
+    typical = (nll - nll.median()).abs().drop(index=nll.idxmin()).sort_values()
+    for index in typical.index[: room - 1]:
+        picks.append({**frame.loc[index].to_dict(), "role": "typical healthy (median recon NLL)"})
+    return picks
+
+
 def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
-    """Up to `max_runs` finished runs with images: collapsed ones (strongest regularisation first) next to
-    healthy ones (weakest first), one partial and one AE when there are any."""
+    """Up to `max_runs` finished runs with images, each with a `role`: collapsed ones (strongest regularisation
+    first) next to the best and typical healthy runs, one partial and one AE when there are any."""
     if frame.empty:
         return []
     usable = frame[frame["artifact_dir"].map(has_reconstructions).astype(bool)]
@@ -81,5 +99,36 @@ def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
     extras = [rows[0] for rows in (_sorted(by_status["partial"], True), _sorted(by_status["ae"], True)) if rows]
     room = max(max_runs - len(extras), 2)
     collapsed = _sorted(by_status["collapsed"], False)[: math.ceil(room / 2)]
-    healthy = _sorted(by_status["healthy"], True)[: room - len(collapsed)]
+    healthy = _healthy_picks(by_status["healthy"], room - len(collapsed))
     return (collapsed + healthy + extras)[:max_runs]
+
+
+def reconstruction_grid(frame: pd.DataFrame, n_images: int = 8, max_runs: int = 6) -> Figure:
+    """Originals on top, then the reconstructions of collapsed runs next to healthy ones (and the AE)."""
+    runs = pick_runs(frame[frame["state"] == "COMPLETE"], max_runs)
+    loaded = [(row, load_reconstructions(row.get("artifact_dir"), n_images)) for row in runs]
+    loaded = [(row, images) for row, images in loaded if images is not None]
+    fig = Figure(figsize=(1.2 * n_images + 2.5, 1.3 * (len(loaded) + 1) + 0.5), layout="constrained")
+    if not loaded:
+        ax = fig.subplots()
+        ax.text(0.5, 0.5, "no reconstructions found in the artifact folders", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    originals = next((images[0] for _, images in loaded if images[0] is not None), None)
+    rows = [("originals", originals)] + [(_run_label(row), images[1]) for row, images in loaded]
+    grid = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, (label, strip) in zip(grid, rows):
+        ax.set_axis_off()
+        ax.set_title(label, fontsize=9, loc="left")
+        if strip is not None:
+            ax.imshow(strip, cmap="gray" if strip.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    return fig
+
+
+def _run_label(row: dict) -> str:
+    built = f"arch={row.get('arch')} latent_dim={row.get('latent_dim')}"
+    role = f" — {row['role']}" if row.get("role") else ""
+    if row.get("model") == "ae":
+        return f"#{row['number']} AE {built} [{row['status']}]{role}"
+    return (f"#{row['number']} VAE {built} reduction={row['reduction']} β={fmt(row['beta'])} "
+            f"(effective β {fmt(row['effective_beta'])}) [{row['status']}]{role}")

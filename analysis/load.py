@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -16,7 +17,7 @@ import pandas as pd
 
 from analysis.diagnose import Thresholds
 from analysis.frame import TrialRecord, build_frame
-from analysis.wandb_file import WandbFileError, WandbRun, read_run
+from analysis.wandb_file import WandbRun, read_run
 from vae.config import UserError
 
 WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", "crashed": "FAIL",
@@ -35,11 +36,30 @@ def storage_url(storage: str) -> str:
     return storage
 
 
+def is_journal_file(storage: str) -> bool:
+    """A plain path to an existing file that is not SQLite: an Optuna journal log (`JournalFileBackend`)."""
+    path = Path(storage)
+    if "://" in storage or not path.is_file():
+        return False
+    with path.open("rb") as file:
+        return file.read(16) != b"SQLite format 3\x00"
+
+
+def open_storage(storage: str) -> Any:
+    """What `optuna.load_study(storage=...)` takes: a URL, or a JournalStorage for a journal log file."""
+    if is_journal_file(storage):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(str(Path(storage).resolve())))
+    return storage_url(storage)
+
+
 def study_names(storage: str) -> list[str]:
     import optuna
 
     try:
-        return sorted(optuna.study.get_all_study_names(storage=storage_url(storage)))
+        return sorted(optuna.study.get_all_study_names(storage=open_storage(storage)))
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
@@ -68,6 +88,9 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = study_names(storage)
+    if not names:
+        kind = " (is it an SQLite database or an Optuna journal file?)" if is_journal_file(storage) else ""
+        raise UserError(f"no Optuna study in {redact(storage)}{kind}")
     if study is None:
         if len(names) != 1:
             raise UserError(f"{redact(storage)} holds {len(names)} studies; choose one with --study "
@@ -75,7 +98,7 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
         study = names[0]
     if study not in names:
         raise UserError(f"no study {study!r} in {redact(storage)} (studies: {', '.join(names) or 'none'})")
-    loaded = optuna.load_study(study_name=study, storage=storage_url(storage))
+    loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
     records = []
     all_trials = loaded.get_trials(deepcopy=False)
     # An interrupted trial (killed worker, Ctrl-C) was re-queued as a new trial with `retry_of`: keep the re-run.
@@ -90,8 +113,18 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
     _require_finished(records, f"study {study!r}")
     study_attrs = {**loaded.user_attrs, "reruns": len(superseded)}
     swept = list((study_attrs.get("search_space") or {}).keys())
-    return build_frame(records, source="optuna", study=study, swept=swept, study_attrs=study_attrs,
-                       thresholds=thresholds)
+    return _require_metrics(build_frame(records, source="optuna", study=study, swept=swept,
+                                        study_attrs=study_attrs, thresholds=thresholds), f"study {study!r}")
+
+
+def _require_metrics(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """Refuse a study none of whose finished trials recorded a sweep metric (e.g. an unrelated Optuna study)."""
+    done = frame[frame["state"] == "COMPLETE"]
+    metrics = ["test/recon_nll", "test/kl", "test/active_units", "test/recon_diversity"]
+    if done[metrics].isna().all().all():
+        raise UserError(f"{what}: none of its {len(done)} finished trials recorded the sweep's test metrics "
+                        f"({', '.join(metrics)}); is it a vae-sweeps study?")
+    return frame
 
 
 def _number(name: str, config: dict[str, Any], fallback: int) -> int:
@@ -138,26 +171,41 @@ def wandb_run_files(path: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def read_wandb_runs(path: str | Path) -> list[WandbRun]:
+def read_wandb_runs(path: str | Path, skipped: list[str] | None = None) -> list[WandbRun]:
+    """Every readable run under `path`; files that are not W&B run files (or are damaged) are appended to
+    `skipped` as "name: reason" (a damaged file keeps the records read before the damage)."""
     if not Path(path).exists():
         raise UserError(f"W&B directory {path} does not exist")
-    runs = []
-    for file in wandb_run_files(path):
-        try:
-            run = read_run(file)
-        except WandbFileError:
+    runs, skipped = [], skipped if skipped is not None else []
+    files = wandb_run_files(path)
+    for file in files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                run = read_run(file)
+            except Exception as error:  # noqa: BLE001 - a bad file is reported and skipped, not fatal
+                reason = str(error).replace(f"{file}: ", "").splitlines()
+                skipped.append(f"{file.name}: {reason[0] if reason else type(error).__name__}")
+                continue
+        if caught:
+            damage = str(caught[0].message).replace(f"{file}: ", "")
+            skipped.append(f"{file.name}: {'partly read' if run.run_id else 'skipped, damaged before its run record'}"
+                           f" ({damage})")
+        if run.job_type == "report":  # the study's report run (analysis.wandb_report) is not a trial
             continue
-        if run.job_type != "report":  # the study's report run (analysis.wandb_report) is not a trial
+        if run.run_id or not caught:
             runs.append(run)
     if not runs:
-        raise UserError(f"no W&B runs (run-*.wandb files) under {path}")
+        found = f"{len(files)} run files, none readable ({skipped[0]})" if files else "no run-*.wandb files"
+        raise UserError(f"no W&B runs under {path}: {found}")
     return runs
 
 
 def from_wandb_dir(path: str | Path, group: str | None = None,
                    thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
     """One row per offline W&B run under `path` (optionally only the runs of one group = study)."""
-    runs = read_wandb_runs(path)
+    skipped: list[str] = []
+    runs = read_wandb_runs(path, skipped)
     groups = sorted({run.group for run in runs})
     if group is not None:
         runs = [run for run in runs if run.group == group]
@@ -177,8 +225,8 @@ def from_wandb_dir(path: str | Path, group: str | None = None,
     label = group or (groups[0] if len(groups) == 1 else None)
     _require_finished(records, f"W&B directory {path}")
     frame = build_frame(records, source="wandb-dir", study=label, thresholds=thresholds)
-    frame.attrs["groups"] = groups
-    return frame
+    frame.attrs.update(groups=groups, skipped=skipped)
+    return _require_metrics(frame, f"W&B directory {path}")
 
 
 def _plain(mapping: Any) -> dict[str, Any]:
@@ -217,7 +265,8 @@ def from_wandb_api(path: str, group: str, api: Any = None, thresholds: Threshold
         records.append(_wandb_record(getattr(run, "name", ""), _plain(run.config), _plain(run.summary), state,
                                      index, getattr(run, "id", ""), read_table))
     _require_finished(records, f"W&B group {group!r} of {path}")
-    return build_frame(records, source="wandb-api", study=group, thresholds=thresholds)
+    return _require_metrics(build_frame(records, source="wandb-api", study=group, thresholds=thresholds),
+                            f"W&B group {group!r} of {path}")
 
 
 DEFAULT_STORAGE = "sqlite:///runs/sweeps.db"

@@ -11,57 +11,19 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from analysis.boundary import findings as boundary_findings
 from analysis.diagnose import COLLAPSED, HEALTHY, PARTIAL, Thresholds
+from analysis.numbers import count, fmt, fmt_info, levels, plural, span, table, values
+from analysis.seeds import seed_summary
 
 KL_INFORMATIVE = 0.1  # nats: a dimension carrying less than this is "at the prior" in the KL-per-dim text
 
 
-def fmt(value: float, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    value = float(value)
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}g}"
-
-
-def _values(series: pd.Series) -> str:
-    return ", ".join(fmt(value) for value in sorted(pd.to_numeric(series).dropna().unique()))
-
-
-def _levels(series: pd.Series) -> str:
-    """Distinct values, numbers in numeric order."""
-    values = list(series.dropna().map(lambda v: tuple(v) if isinstance(v, list) else v).unique())
-    try:
-        values = sorted(values)
-    except TypeError:
-        values = sorted(values, key=str)
-    return ", ".join(fmt(v) if isinstance(v, float) else str(v) for v in values)
-
-
-def _span(series: pd.Series) -> str:
-    numbers = pd.to_numeric(series).dropna()
-    if numbers.empty:
-        return "n/a"
-    low, high = numbers.min(), numbers.max()
-    return fmt(low) if np.isclose(low, high) else f"{fmt(low)}–{fmt(high)}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+_values, _levels, _span, _plural = values, levels, span, plural
 
 
 def finished_vaes(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
-
-
-def table(frame: pd.DataFrame) -> str:
-    """A small Markdown table (no extra dependency)."""
-    header = "| " + " | ".join(str(column) for column in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(fmt(v) if isinstance(v, (float, np.floating)) else str(v) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
 
 
 def overview(df: pd.DataFrame) -> str:
@@ -72,21 +34,25 @@ def overview(df: pd.DataFrame) -> str:
     source = {"optuna": "Optuna study", "wandb-dir": "offline W&B runs of group",
               "wandb-api": "W&B runs of group"}.get(attrs.get("source"), "study")
     lines = [f"**{source} `{attrs.get('study') or 'several groups'}`**: {_plural(len(df), 'trial')}, "
-             f"{done} finished."]
+             f"{count(done)} finished."]
+    skipped = attrs.get("skipped") or []
+    if skipped:
+        lines.append(f"⚠️ **Skipped {_plural(len(skipped), 'run file')}** that could not be read (or only partly): "
+                     + "; ".join(f"`{item}`" for item in skipped[:3]) + (" …" if len(skipped) > 3 else "") + ".")
     swept = [name for name in attrs.get("swept", []) if name in df]
     if swept:
         lines.append("Swept: " + "; ".join(f"`{name}` ∈ {{{_levels(df[name])}}}" for name in swept) + ".")
     unfinished = {state: count for state, count in states.items() if state != "COMPLETE"}
     grid = attrs.get("study_attrs", {}).get("grid_size")
     if unfinished or (isinstance(grid, (int, float)) and done < grid):
-        parts = ", ".join(f"{count} {state}" for state, count in sorted(unfinished.items()))
+        parts = ", ".join(f"{count(n)} {state}" for state, n in sorted(unfinished.items()))
         text = "⚠️ **This sweep is not complete**"
         if isinstance(grid, (int, float)) and done < grid:
-            text += f" ({done} of {int(grid)} grid points finished)"
+            text += f" ({count(done)} of {count(int(grid))} grid points finished)"
         text += f": {parts or 'trials missing'}. Figures and numbers below use the finished trials only."
         reasons = df.loc[df["state"] == "FAIL", "fail_reason"].dropna()
         if not reasons.empty:
-            text += " Fail reasons: " + "; ".join(f"`{reason}` ({count}×)" for reason, count
+            text += " Fail reasons: " + "; ".join(f"`{reason}` ({count(n)}×)" for reason, n
                                                  in Counter(reasons).most_common(3)) + "."
         lines.append(text)
     reruns = attrs.get("study_attrs", {}).get("reruns")
@@ -96,7 +62,7 @@ def overview(df: pd.DataFrame) -> str:
     for column, label in (("dataset", "datasets"), ("likelihood", "likelihoods")):
         counts = Counter(df.loc[df["state"] == "COMPLETE", column].dropna().astype(str))
         if len(counts) > 1:
-            listing = ", ".join(f"{name} ({count})" for name, count in sorted(counts.items()))
+            listing = ", ".join(f"{name} ({n})" for name, n in sorted(counts.items()))
             lines.append(f"⚠️ **This study mixes {label}**: {listing}. Pixel counts, NLLs and effective β are not "
                          f"comparable across them; compare runs within one {column}.")
         elif counts:
@@ -120,8 +86,9 @@ def headline(df: pd.DataFrame) -> str:
     if vae.empty:
         return "no finished VAE runs"
     by = Counter(collapsed["reduction"].astype(str))
-    where = ", ".join(f"{count} with reduction={name}" for name, count in sorted(by.items()))
-    return f"{len(collapsed)} of {len(vae)} finished VAE runs collapsed" + (f" ({where})" if where else "")
+    where = ", ".join(f"{count(n)} with reduction={name}" for name, n in sorted(by.items()))
+    text = f"{count(len(collapsed))} of {count(len(vae))} finished VAE runs collapsed"
+    return text + (f" ({where})" if where else "")
 
 
 def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Thresholds) -> str:
@@ -132,7 +99,7 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
     healthy = runs[runs["status"] == HEALTHY]
     if collapsed.empty:
         lead = (f"The one run with reduction={reduction} did not collapse" if n == 1
-                else f"None of the {n} runs with reduction={reduction} collapsed")
+                else f"None of the {count(n)} runs with reduction={reduction} collapsed")
         text = (f"**{lead}** "
                 f"(active units {_span(runs['test/active_units'])} of latent_dim {_values(runs['latent_dim'])}, "
                 f"recon diversity {_span(runs['test/recon_diversity'])}, KL {_span(runs['test/kl'])} nats).")
@@ -141,10 +108,10 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
         above = runs[runs["beta"].astype(float) >= beta0]
         if (above["status"] == COLLAPSED).all():
             condition = "" if len(above) == n else f" and β ≥ {fmt(beta0)}"
-            scope = {1: "The one run", 2: "Both runs"}.get(len(above), f"All {len(above)} runs")
+            scope = {1: "The one run", 2: "Both runs"}.get(len(above), f"All {count(len(above))} runs")
             text = f"**{scope} with reduction={reduction}{condition} collapsed**"
         else:
-            text = (f"**{len(collapsed)} of {n} runs with reduction={reduction} collapsed** "
+            text = (f"**{count(len(collapsed))} of {count(n)} runs with reduction={reduction} collapsed** "
                     f"(β = {_values(collapsed['beta'])})")
         diversity = collapsed["test/recon_diversity"]
         text += (f" (effective β {_span(collapsed['effective_beta'])}): active units "
@@ -168,7 +135,7 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
         text += (f" {_plural(len(partial), 'run')} only partially used the latent space (β = "
                  f"{_values(partial['beta'])}: active units {_span(partial['test/active_units'])}).")
     if not healthy.empty and not collapsed.empty:
-        text += f" Healthy: {len(healthy)} (β = {_values(healthy['beta'])})."
+        text += f" Healthy: {count(len(healthy))} (β = {_values(healthy['beta'])})."
     return text
 
 
@@ -190,6 +157,10 @@ def collapse_findings(df: pd.DataFrame) -> str:
         else:
             lines.append(f"Effective β alone does not separate collapsed from working runs here (collapsed from "
                          f"{fmt(low_bad)}, working up to {fmt(high_good)}); architecture and latent size matter too.")
+    seeds = seed_summary(df)
+    if seeds:
+        lines.append(seeds + " The figures show the median over seeds.")
+    lines.append(boundary_findings(df))
     return "\n\n".join(lines)
 
 
@@ -229,6 +200,8 @@ def regularization_check(df: pd.DataFrame) -> str:
                     "KL (nats)": ("test/kl", "median"), "MI (nats)": ("test/mutual_info", "median"),
                     "KL − MI": ("KL − MI", "median"), "recon diversity": ("test/recon_diversity", "median")})
                .reset_index())
+    for column in ("MI (nats)", "KL − MI"):
+        summary[column] = summary[column].map(fmt_info)
     text = ("Regularisation 'worked' when the posterior stays informative about x while the aggregate posterior "
             "matches the prior. Four checks, all on the test split:\n\n"
             "1. **Active units** (Burda et al.): dims whose posterior mean varies across inputs (variance > 0.01). "
@@ -237,15 +210,17 @@ def regularization_check(df: pd.DataFrame) -> str:
             "(see the KL-per-dimension report).\n"
             "3. **Mutual information** I(x; z): the average KL splits into I(x; z) plus KL(q(z) ‖ p(z)); "
             "KL − MI estimates how far the aggregate posterior is from the prior (small = samples from p(z) "
-            "decode to data-like images). The MI estimate is capped at log(test-set size).\n"
+            "decode to data-like images). The MI estimate is capped at log(test-set size); estimates within "
+            "±0.01 nats of 0 are written ≈ 0 — the minibatch estimator's noise can put them slightly below zero, "
+            "but information cannot be negative.\n"
             "4. **Reconstruction diversity**: variance of the reconstructions across images relative to the "
             "data's; ≈ 0 when every reconstruction is the same image.\n\n"
             "Medians per reduction and status:\n\n" + table(summary))
     healthy = vae[vae["status"] == HEALTHY]
     if not healthy.empty:
         text += (f"\n\nIn the {_plural(len(healthy), 'healthy run')}, {fmt(healthy['AU / latent_dim'].median() * 100)}% "
-                 f"of the latent units are active (median), MI is {_span(healthy['test/mutual_info'])} nats "
-                 f"and KL − MI is {_span(healthy['KL − MI'])} nats.")
+                 f"of the latent units are active (median), MI is {span(healthy['test/mutual_info'], fmt_info)} nats "
+                 f"and KL − MI is {span(healthy['KL − MI'], fmt_info)} nats.")
     return text
 
 

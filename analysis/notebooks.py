@@ -49,7 +49,7 @@ except ImportError:
 
 from IPython.display import HTML, Image, Markdown, display
 
-from analysis import figures, narrative
+from analysis import figures, narrative, tables
 from analysis.diagnose import Thresholds
 from analysis.load import load
 
@@ -76,10 +76,14 @@ def _notebook(cells: list) -> nbformat.NotebookNode:
     return notebook
 
 
-TRIAL_TABLE = """columns = ["number", "state", *[c for c in df.attrs.get("swept", []) if c in df], "latent_dim",
-           "effective_beta", "test/active_units", "test/kl", "test/mutual_info", "test/recon_diversity",
-           "test/sharpness", "test/recon_nll", "status", "evidence"]
-display(HTML(df[list(dict.fromkeys(columns))].to_html(index=False, float_format=lambda x: f"{x:.4g}")))"""
+TRIAL_TABLE = "display(HTML(tables.trials_html(df)))"
+CONFIG_TABLE = """configs = tables.configurations_table(df)
+configs.to_csv("configurations.csv", index=False)
+display(HTML(tables.configurations_html(configs)))"""
+KL_TABLE = """tables.kl_matrix(df).to_csv("kl_per_dim.csv")
+selection, caption = tables.kl_selection(df)
+display(Markdown(f"Rows: {caption}."))
+display(HTML(tables.html_table(selection.reset_index(names="trial"), "kl_per_dim.csv", "rows")))"""
 
 
 def overregularization(source: Source, redacted_storage: str | None = None) -> nbformat.NotebookNode:
@@ -106,6 +110,8 @@ def overregularization(source: Source, redacted_storage: str | None = None) -> n
         _md("## 5. VAE vs AE reconstructions: how much blurrier, and why?"),
         _code("display(Markdown(narrative.blur_comparison(df)))\n"
               "show(figures.ae_vs_vae(df))"),
+        _md("## Configurations: how many seeds collapsed"),
+        _code(CONFIG_TABLE),
         _md("## All trials"),
         _code(TRIAL_TABLE),
     ])
@@ -126,8 +132,7 @@ def kl_per_dim(source: Source, redacted_storage: str | None = None) -> nbformat.
         _md("## Active units and KL against effective β"),
         _code("show(figures.units_and_kl_vs_beta(df, x=\"effective_beta\"))"),
         _md("## Sorted per-dimension KL (nats) per trial"),
-        _code("display(HTML(figures.kl_per_dim_matrix(df).to_html(float_format=lambda x: f\"{x:.3g}\", "
-              "na_rep=\"\")))"),
+        _code(KL_TABLE),
     ])
 
 

@@ -4,10 +4,13 @@
 
 Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html` (executed with nbclient on a
 python3 kernel, no Jupyter server; HTML without code cells, figures embedded as PNG) and `summary.csv` (one
-row per trial: parameters, metrics, status, evidence). DIR defaults to `<db folder>/<study>/report` for an
-SQLite storage (next to the trial artifacts), else `reports/<study>`. `--wandb` also logs the report as the
-study's W&B run of job_type `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline runs
-under $WANDB_DIR, else next to the trials' runs: the --wandb-dir, the SQLite db folder or DIR).
+row per trial: parameters, metrics, status, evidence); the notebooks add `configurations.csv` (one row per
+configuration, seeds aggregated) and `kl_per_dim.csv` (every trial's sorted per-dimension KL), the full versions of
+the tables and heatmap they show truncated. DIR defaults to `<db folder>/<study>/report` for an SQLite storage
+(next to the trial artifacts), else `reports/<study>`. The storage may also be an Optuna journal file
+(`JournalFileBackend`), given as its path. `--wandb` also logs the report as the study's W&B run of job_type
+`report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline runs under $WANDB_DIR, else next to
+the trials' runs: the --wandb-dir, the SQLite db folder or DIR).
 Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `sweep.launch` calls.
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Sequence
 import pandas as pd
 
 from analysis.diagnose import Thresholds
-from analysis.load import DEFAULT_STORAGE, load, redact
+from analysis.load import DEFAULT_STORAGE, is_journal_file, load, redact
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
 from vae.config import UserError
 
@@ -39,7 +42,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = OneLineParser(prog="python -m analysis.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--storage", help=f"Optuna storage URL or SQLite file (default {DEFAULT_STORAGE})")
+    parser.add_argument("--storage", help=f"Optuna storage URL, SQLite file or journal file "
+                                          f"(default {DEFAULT_STORAGE})")
     parser.add_argument("--study", help="study name (= W&B group); optional if the storage holds one study")
     parser.add_argument("--wandb-dir", help="read offline W&B run files under DIR instead of Optuna")
     parser.add_argument("--out", help="output folder (default: <db folder>/<study>/report or reports/<study>)")
@@ -57,6 +61,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def absolute_storage(storage: str) -> str:
     """Relative SQLite URLs/paths made absolute, so the notebooks (run from the output folder) find them."""
+    if is_journal_file(storage):
+        return str(Path(storage).resolve())
     if "://" not in storage:
         return f"sqlite:///{Path(storage).resolve()}"
     if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
@@ -190,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
         return 2
     print(f"report: {summary}")
-    for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv"):
+    for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv"):
         print(f"  {out / name}")
     if wandb_line:
         print(wandb_line)

@@ -1,6 +1,7 @@
 """`python -m benchmarks [--quick] [--only SECTION ...] [--output BENCHMARKS.md]`: measure and write BENCHMARKS.md.
 
-Sections: throughput (+ quality at equal epochs), efficiency, sweep, pruning, profile. `--quick` (~2.5 minutes on
+Sections: throughput (+ quality at equal epochs), efficiency, sweep, pruning, profile, report (the analysis report on
+500-5,000 synthetic trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py). `--quick` (~2.5 minutes on
 2 cores) uses fewer repetitions, epochs and trials; the full run takes ~7-10 minutes. `--only` runs some sections
 and rewrites the table with their rows only (add `--no-write` to print it instead).
 """
@@ -16,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("throughput", "efficiency", "sweep", "pruning", "profile")
+SECTIONS = ("throughput", "efficiency", "sweep", "pruning", "profile", "report")
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,19 @@ def profile_section(report, plan: Plan, args, log) -> None:
                 log(line)
 
 
+def report_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import machine, report_scale
+
+    def write(runs) -> None:
+        if not args.no_write:
+            report_scale.write_section(Path(args.output), report_scale.markdown(
+                runs, machine.describe(), machine.today(), machine.load_average()))
+
+    runs = report_scale.measure_all(args.quick, log, write)
+    if args.no_write:
+        print(report_scale.markdown(runs, machine.describe(), machine.today()))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
@@ -164,14 +178,14 @@ def main(argv=None) -> int:
 
     report = Report(machine.describe(), machine.today(), machine.load_average(), args.quick)
     runners = {"throughput": throughput_section, "efficiency": efficiency_section, "sweep": sweep_section,
-               "pruning": pruning_section, "profile": profile_section}
+               "pruning": pruning_section, "profile": profile_section, "report": report_section}
     for section in args.only or SECTIONS:
         log(f"[{section}]")
         runners[section](report, plan, args, log)
     report.load_after = machine.load_average()
     if args.no_write:
         print(report.markdown())
-    else:
+    elif report.rows or report.details:  # `--only report` writes its own section and leaves this table alone
         write(report, Path(args.output))
         log(f"wrote {args.output}")
     return 0
