@@ -73,7 +73,7 @@ def label_coverage(probabilities: np.ndarray) -> float:
     num_classes = probabilities.shape[1]
     counts = np.bincount(np.argmax(probabilities, axis=1), minlength=num_classes)
     share = counts[counts > 0] / counts.sum()
-    return float(-(share * np.log(share)).sum() / np.log(num_classes))
+    return float(-(share * np.log(share)).sum() / np.log(num_classes)) + 0.0  # + 0.0: no "-0.0" for one class
 
 
 # --- the classifier ---------------------------------------------------------------------------------------
