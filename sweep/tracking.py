@@ -29,7 +29,6 @@ IMAGES = {  # artifact PNG -> caption of the W&B image
     "samples": "decoded z ~ N(0, I) (an AE's are not samples of a generative model)",
     "traversals": "latent traversals, dims ordered by KL",
     "manifold": "decoded manifold over the prior's quantiles (latent_dim 2)",
-    "latent_scatter": "test encodings coloured by label (latent_dim 2)",
 }
 
 

@@ -37,4 +37,4 @@ def test_offline_run_holds_the_model_artifact_metrics_and_images(offline):
     assert logged.summary["test/sample_fd"] == pytest.approx(result.metrics["sample_fd"])
     assert logged.summary["test/classifier_accuracy"] == pytest.approx(result.metrics["classifier_accuracy"])
     images = {key for row in logged.history for key in row}
-    assert {"traversals", "manifold", "latent_scatter", "samples", "reconstructions"} <= images
+    assert {"traversals", "manifold", "samples", "reconstructions"} <= images

@@ -46,13 +46,14 @@ def traversal(model, config: TrialConfig, images: np.ndarray) -> tuple[list[np.n
         centre, scale = means.mean(axis=0), means.std(axis=0)
     order = list(np.argsort(-score))
     shown = order if len(order) <= TRAVERSAL_ROWS else order[:TRAVERSAL_ROWS - 1] + order[-1:]
-    rows, labels = [], []
-    for dim in shown:
-        codes = np.repeat(means[:1], len(quantiles), axis=0)
-        codes[:, dim] = centre[dim] + scale[dim] * quantiles
-        rows.append(decode_means(model, codes))
+    codes = np.repeat(means[:1], len(shown) * len(quantiles), axis=0).reshape(len(shown), len(quantiles), -1)
+    labels = []
+    for row, dim in enumerate(shown):
+        codes[row, :, dim] = centre[dim] + scale[dim] * quantiles
         inactive = config.model == "vae" and score[dim] < plots.INACTIVE_KL
         labels.append(label.format(dim=dim, score=score[dim], note=" (inactive)" if inactive else ""))
+    rows = list(decode_means(model, codes.reshape(-1, config.latent_dim)).reshape(len(shown), len(quantiles),
+                                                                                   *images.shape[1:]))
     columns = [f"q={q:.2f}" for q in TRAVERSAL_QUANTILES]
     return rows, labels, columns
 

@@ -76,7 +76,7 @@ def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str,
 
 def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, recons: np.ndarray, model,
                     config: TrialConfig) -> Path:
-    from vae.sample import write_latent_scatter, write_manifold, write_traversal
+    from vae.sample import write_manifold, write_traversal
 
     originals, samples = splits.test, model.decode_prior(64).numpy()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,6 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
     write_traversal(out_dir / "traversals.png", model, config, originals)
     if config.latent_dim == 2:
         write_manifold(out_dir / "manifold.png", model, config)
-        write_latent_scatter(out_dir / "latent_scatter.png", model, config, originals, splits.test_labels)
     np.savez_compressed(out_dir / "reconstructions.npz", originals=originals[:64].astype(np.float32),
                         reconstructions=recons[:64].astype(np.float32))
     np.savez_compressed(out_dir / "samples.npz", samples=samples.astype(np.float32))
