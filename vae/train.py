@@ -70,7 +70,12 @@ def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str,
     from vae.saving import decode_means
 
     started = time.perf_counter()
-    values = quality.sample_metrics(config, lambda codes: decode_means(model, codes), splits.test_labels is not None)
+    try:
+        values = quality.sample_metrics(config, lambda codes: decode_means(model, codes),
+                                        splits.test_labels is not None)
+    except OSError as error:  # the classifier cache cannot be read or written: the trial itself is fine
+        reason = f"classifier cache {quality.cache_dir()}: {error.strerror or type(error).__name__}"
+        return {**dict.fromkeys(quality.METRIC_KEYS), quality.SKIP_KEY: reason}
     return {**values, "sample_metrics_seconds": time.perf_counter() - started}
 
 
