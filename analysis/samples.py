@@ -148,23 +148,37 @@ def sample_grids(df: pd.DataFrame, count: int = 8) -> list[Figure]:
 
 
 def best_beta_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per reduction × arch: the trial with the lowest sample FD and the one with the lowest test nelbo."""
+    """Per reduction × arch × latent size: the β with the lowest sample FD and the β with the lowest test nelbo."""
     records = []
-    for (reduction, arch), group in vaes(df).groupby(["reduction", "arch"]):
+    for (reduction, arch, latent), group in vaes(df).groupby(["reduction", "arch", "latent_dim"]):
         by_fd = group.loc[group[FD].idxmin()]
         nelbo = group.dropna(subset=["test/nelbo"])
         by_nelbo = nelbo.loc[nelbo["test/nelbo"].idxmin()] if not nelbo.empty else None
         records.append({
-            "reduction": reduction, "arch": arch,
-            "best-sample β": by_fd["beta"], "its latent": by_fd["latent_dim"], "its FD": by_fd[FD],
-            "its nelbo": by_fd["test/nelbo"],
+            "reduction": reduction, "arch": arch, "latent": latent, "runs": len(group),
+            "collapsed": int((group["status"] == "collapsed").sum()) if "status" in group else 0,
+            "best-sample β": by_fd["beta"], "its FD": by_fd[FD], "its nelbo": by_fd["test/nelbo"],
             "best-nelbo β": by_nelbo["beta"] if by_nelbo is not None else math.nan,
-            "its latent ": by_nelbo["latent_dim"] if by_nelbo is not None else math.nan,
             "its FD ": by_nelbo[FD] if by_nelbo is not None else math.nan,
             "its nelbo ": by_nelbo["test/nelbo"] if by_nelbo is not None else math.nan,
-            "same trial": by_nelbo is not None and by_fd["number"] == by_nelbo["number"],
+            "FD range": float(group[FD].max() - group[FD].min()),
+            "same β": by_nelbo is not None and by_fd["beta"] == by_nelbo["beta"],
         })
     return pd.DataFrame(records)
+
+
+def _group_sentence(row: pd.Series) -> str:
+    what = (f"latent {row['latent']}: best samples at β={fmt(row['best-sample β'])} (FD {fmt(row['its FD'])}, nelbo "
+            f"{fmt(row['its nelbo'], 4)})")
+    if row["same β"]:
+        what += ", also the best nelbo"
+    else:
+        what += (f", best nelbo at β={fmt(row['best-nelbo β'])} (nelbo {fmt(row['its nelbo '], 4)}, FD "
+                 f"{fmt(row['its FD '])})")
+    if row["collapsed"] == row["runs"]:
+        what += (f" — but all {row['runs']} runs collapsed and their FDs differ by only {fmt(row['FD range'], 2)}: "
+                 "no β gives usable samples here")
+    return what
 
 
 def best_beta_findings(df: pd.DataFrame) -> str:
@@ -172,20 +186,20 @@ def best_beta_findings(df: pd.DataFrame) -> str:
     if table.empty:
         return "No VAE trial has sample metrics."
     lines = []
-    for _, row in table.iterrows():
-        where = f"**reduction={row['reduction']}, arch={row['arch']}**"
-        best = (f"the best samples come from β={fmt(row['best-sample β'])} (latent {row['its latent']}, "
-                f"FD {fmt(row['its FD'])}, nelbo {fmt(row['its nelbo'], 4)})")
-        if row["same trial"]:
-            lines.append(f"- {where}: {best}, which is also the trial with the best nelbo.")
-        else:
-            lines.append(f"- {where}: {best}; the best nelbo is β={fmt(row['best-nelbo β'])} (latent "
-                         f"{row['its latent ']}, nelbo {fmt(row['its nelbo '], 4)}, FD {fmt(row['its FD '])}): "
-                         "the two criteria pick different trials.")
-    differ = int((~table["same trial"]).sum())
-    lines.append(f"\nIn {differ} of {len(table)} reduction × arch groups the β with the best samples differs from "
-                 "the β with the best nelbo." if differ else
-                 f"\nIn all {len(table)} groups the best samples and the best nelbo come from the same trial.")
+    for (reduction, arch), group in table.groupby(["reduction", "arch"]):
+        overall = vaes(df)
+        overall = overall[(overall["reduction"] == reduction) & (overall["arch"] == arch)]
+        best = overall.loc[overall[FD].idxmin()]
+        lines.append(f"- **reduction={reduction}, arch={arch}** (best overall: β={fmt(best['beta'])}, latent "
+                     f"{best['latent_dim']}, FD {fmt(best[FD])}): "
+                     + "; ".join(_group_sentence(row) for _, row in group.iterrows()) + ".")
+    usable = table[table["collapsed"] < table["runs"]]
+    differ = int((~usable["same β"]).sum())
+    if usable.empty:
+        lines.append("\nEvery group collapsed: no β gives usable samples in this sweep.")
+    else:
+        lines.append(f"\nAmong the {len(usable)} reduction × arch × latent groups with at least one non-collapsed run, "
+                     f"the β with the best samples differs from the β with the best nelbo in {differ}.")
     return "\n".join(lines)
 
 
@@ -199,15 +213,16 @@ def ae_findings(df: pd.DataFrame) -> str:
         if same.empty:
             continue
         best = same.loc[same[FD].idxmin()]
-        healthy = same[same["status"] == "healthy"] if "status" in same else same
-        worse = int((healthy[FD] < row[FD]).sum())
+        better = int((same[FD] < row[FD]).sum())
+        recon, vae_recon = row["test/recon_nll"], same["test/recon_nll"].min()
+        relation = "below every VAE's" if recon < vae_recon else "not below every VAE's"
         lines.append(
             f"- **arch={row['arch']}**: the AE decoding z ~ N(0, I) scores FD {fmt(row[FD])}, confidence "
             f"{fmt(row[CONFIDENCE])}, coverage {fmt(row[COVERAGE])}; the best VAE of this arch (β={fmt(best['beta'])}, "
             f"{best['reduction']}, latent {best['latent_dim']}) scores FD {fmt(best[FD])}, confidence "
-            f"{fmt(best[CONFIDENCE])}, coverage {fmt(best[COVERAGE])}. {worse} of {len(healthy)} healthy VAEs of "
-            f"this arch have a lower FD than the AE, while its test recon NLL ({fmt(row['test/recon_nll'], 4)}) is "
-            f"below every VAE's ({fmt(same['test/recon_nll'].min(), 4)} at best).")
+            f"{fmt(best[CONFIDENCE])}, coverage {fmt(best[COVERAGE])}. {better} of {len(same)} VAEs of this arch "
+            f"have a lower FD than the AE, while its test recon NLL ({fmt(recon, 4)}) is {relation} "
+            f"({fmt(vae_recon, 4)} at best).")
     lines.append("\nAn AE is trained only to reconstruct: nothing makes its codes follow N(0, I), so decoding prior "
                  "draws lands wherever the decoder was never trained. A VAE's KL term is what makes its prior a "
                  "place to sample from.")
@@ -223,8 +238,9 @@ def collapse_findings(df: pd.DataFrame) -> str:
         return "No VAE run collapsed in this sweep."
     text = (f"{len(collapsed)} collapsed VAE run(s) sample FD {fmt(collapsed[FD].median())} (median; range "
             f"{fmt(collapsed[FD].min())}–{fmt(collapsed[FD].max())}) and label coverage "
-            f"{fmt(collapsed[COVERAGE].median())}: with no active latent unit the decoder ignores z, so every "
-            "sample is the same average image and the classifier puts nearly all of them in one class.")
+            f"{fmt(collapsed[COVERAGE].median())}: their reconstructions (and so their decoder outputs) barely depend "
+            "on z, so the samples are all about the same average-looking image and the classifier puts nearly all "
+            "of them in one class.")
     if not healthy.empty:
         text += (f" The {len(healthy)} healthy VAE runs: FD median {fmt(healthy[FD].median())}, coverage median "
                  f"{fmt(healthy[COVERAGE].median())}.")

@@ -51,20 +51,23 @@ def frame(tmp_path):
 
 
 def test_best_sample_beta_vs_best_nelbo_beta(frame):
-    table = samples.best_beta_table(frame).set_index(["reduction", "arch"])
-    assert table.loc[("sum", "mlp"), "best-sample β"] == 4.0 and table.loc[("sum", "mlp"), "best-nelbo β"] == 0.5
-    assert table.loc[("sum", "conv"), "best-sample β"] == 1.0 and table.loc[("sum", "conv"), "same trial"]
-    assert not table.loc[("sum", "mlp"), "same trial"]
+    table = samples.best_beta_table(frame).set_index(["reduction", "arch", "latent"])
+    mlp, conv = table.loc[("sum", "mlp", 16)], table.loc[("sum", "conv", 16)]
+    assert mlp["best-sample β"] == 4.0 and mlp["best-nelbo β"] == 0.5 and not mlp["same β"]
+    assert conv["best-sample β"] == 1.0 and conv["same β"]
+    assert table.loc[("mean", "mlp", 16), "collapsed"] == 3
     text = samples.best_beta_findings(frame)
-    assert "**reduction=sum, arch=mlp**: the best samples come from β=4 (latent 16, FD 50" in text
-    assert "the best nelbo is β=0.5" in text and "also the trial with the best nelbo" in text
-    assert "In 1 of 4 reduction × arch groups" in text  # mean: FD best at 0.5, the nelbo tie resolves to 0.5 too
+    assert "**reduction=sum, arch=mlp** (best overall: β=4, latent 16, FD 50): latent 16: best samples at β=4 " in text
+    assert "best nelbo at β=0.5 (nelbo 102.5, FD 90)" in text and "FD 40, nelbo 95), also the best nelbo" in text
+    assert "all 3 runs collapsed and their FDs differ by only 3.5" in text
+    assert "with at least one non-collapsed run, the β with the best samples differs from the β with the best " \
+           "nelbo in 1." in text
 
 
 def test_ae_and_collapse_prose_carry_the_numbers(frame):
     ae = samples.ae_findings(frame)
     assert "FD 300" in ae and "coverage 0.4" in ae and "6 of 3" not in ae
-    assert "3 of 3 healthy VAEs of this arch have a lower FD than the AE" in ae
+    assert "6 of 6 VAEs of this arch have a lower FD than the AE" in ae and "is not below every VAE's" not in ae
     collapsed = samples.collapse_findings(frame)
     assert collapsed.startswith("6 collapsed VAE run(s) sample FD 251 (median; range 250–254)") and "coverage 0" in collapsed
     assert "accuracy of 94.4%" in samples.overview(frame)
