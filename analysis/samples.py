@@ -176,8 +176,8 @@ def _group_sentence(row: pd.Series) -> str:
         what += (f", best nelbo at β={fmt(row['best-nelbo β'])} (nelbo {fmt(row['its nelbo '], 4)}, FD "
                  f"{fmt(row['its FD '])})")
     if row["collapsed"] == row["runs"]:
-        what += (f" — but all {row['runs']} runs collapsed and their FDs differ by only {fmt(row['FD range'], 2)}: "
-                 "no β gives usable samples here")
+        runs = "both runs" if row["runs"] == 2 else f"all {row['runs']} runs"
+        what += f" — but {runs} collapsed (FD range {fmt(row['FD range'], 2)}): no β gives usable samples here"
     return what
 
 
