@@ -23,7 +23,7 @@ CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood",
 CORE_METRICS = ("test/recon_nll", "test/kl", "test/nelbo", "test/iwae_nll", "test/active_units",
                 "test/mutual_info", "test/recon_diversity", "test/sharpness")
 RUN_INFO = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "wandb_run_id",
-            "artifact_dir", "fail_reason")
+            "artifact_dir", "fail_reason", "sample_quality_skipped")
 NOT_CONFIG = {"study", "trial_number"}
 
 
@@ -82,7 +82,7 @@ def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
     row["effective_beta"] = effective_beta(row, values)
     for key in ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second"):
         row[key] = to_float(values.get(key))
-    for key in ("wandb_run_id", "artifact_dir", "fail_reason"):
+    for key in ("wandb_run_id", "artifact_dir", "fail_reason", "sample_quality_skipped"):
         value = values.get(key)
         row[key] = str(value) if value not in (None, "") else None
     return row

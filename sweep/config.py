@@ -59,6 +59,7 @@ class SearchConfig(Strict):
     include: list[dict[str, Any]] = Field(default_factory=list)  # grid only: extra points, e.g. {model: ae}
     seed: int | None = None  # sampler seed (tpe/random); null: a fresh random seed
     startup_trials: int = Field(5, ge=0)  # finished trials before TPE models the space / the median pruner prunes
+    objective: Literal["nelbo", "iwae_nll", "sample_fd"] = "nelbo"  # the trial value (sweep.objective)
 
 
 class SweepConfig(Strict):
@@ -236,6 +237,8 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     config = validate(data, source)
     check_space(config, source)
     check_include(config, source)
+    if config.search.objective == "sample_fd" and not config.trial.sample_metrics:
+        raise UserError(f"{source}: search.objective: sample_fd needs trial.sample_metrics: true")
     return config
 
 

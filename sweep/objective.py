@@ -19,8 +19,10 @@ from sweep.tracking import Tracker, TrialRun
 from vae.config import TrialConfig, build_trial_config
 
 METRICS = ("recon_nll", "kl", "nelbo", "iwae_nll", "kl_per_dim", "active_units", "mutual_info",
-           "recon_diversity", "sharpness")
-EXTRAS = ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "effective_beta")
+           "recon_diversity", "sharpness", "sample_fd", "sample_confidence", "sample_coverage", "classifier_accuracy")
+EXTRAS = ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "effective_beta",
+          "sample_quality_skipped", "sample_metrics_seconds")
+DENSITY_OBJECTIVES = ("nelbo", "iwae_nll")  # undefined for the AE, which is not a density model
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
@@ -46,10 +48,23 @@ def result_attrs(metrics: dict[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def objective_value(metrics: dict[str, Any], model: str) -> float:
-    """test nelbo (minimised); for the AE, whose nelbo is undefined, the test reconstruction NLL."""
-    value = metrics.get("nelbo") if model == "vae" else metrics.get("recon_nll")
+def objective_value(metrics: dict[str, Any], model: str, objective: str = "nelbo") -> float:
+    """The trial's value (minimised): the test metric `objective` (search.objective).
+
+    Like with like: an AE has no ELBO, so under nelbo / iwae_nll its value is +inf: the trial completes with
+    all its metrics, but it is never the study's best (dashboard, progress bar) and TPE ranks it last. Its
+    recon NLL is not comparable with a VAE's nelbo. Under sample_fd every trial, AE included, has a real value.
+    NaN (the trial fails) if the metric is missing otherwise, e.g. sample_fd on a dataset without labels."""
+    value = metrics.get(objective)
+    if value is None and model == "ae" and objective in DENSITY_OBJECTIVES:
+        return math.inf
     return float("nan") if value is None else float(value)
+
+
+def undefined_reason(metrics: dict[str, Any], objective: str) -> str:
+    """Why a VAE trial has no value for `objective` (its user attr fail_reason)."""
+    detail = metrics.get("sample_quality_skipped") if objective == "sample_fd" else None
+    return f"objective {objective} is undefined for this trial" + (f": {detail}" if detail else "")
 
 
 def load_trainer():
@@ -104,6 +119,7 @@ class Objective:
     def __init__(self, config: SweepConfig, tracker: Tracker, on_epoch: Callable[[int, int, int], None] | None = None):
         self.config, self.tracker, self.on_epoch = config, tracker, on_epoch
         self.defaults = config.trial_defaults()
+        self.objective = config.search.objective
         self.root = Path(config.out).resolve() / config.study
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -119,7 +135,9 @@ class Objective:
         def report(epoch: int, row: dict[str, float]) -> None:
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, config.epochs)
-            value = row.get("val/nelbo")
+            if config.model == "ae" or self.objective == "sample_fd":
+                return  # no per-epoch value of the objective: never pruned, and not in the pruner's medians
+            value = row.get("val/nelbo")  # for iwae_nll too: its upper bound, cheap enough for every epoch
             if value is None or not math.isfinite(value):
                 return
             trial.report(float(value), epoch)
@@ -138,4 +156,7 @@ class Objective:
             raise
         for key, value in result_attrs(result.metrics).items():
             trial.set_user_attr(key, value)
-        return objective_value(result.metrics, config.model)
+        value = objective_value(result.metrics, config.model, self.objective)
+        if math.isnan(value):
+            trial.set_user_attr("fail_reason", undefined_reason(result.metrics, self.objective))
+        return value

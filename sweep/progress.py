@@ -22,6 +22,7 @@ class SweepProgress:
                         unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
         self.current = ""
         self.counts = ""
+        self.objective = objective_name(study)
         self._count()
 
     def _count(self) -> None:
@@ -29,7 +30,7 @@ class SweepProgress:
         trials = counted(self.study)
         counts = {state: sum(t.state.name == state for t in trials) for state in ("PRUNED", "FAIL")}
         best = _best_value(trials)
-        parts = [f"best {best:.2f}" if best is not None else "best -"]
+        parts = [f"best {self.objective} {best:.2f}" if best is not None else f"best {self.objective} -"]
         parts += [f"{counts[state]} {STATE_NAMES[state]}" for state in ("PRUNED", "FAIL") if counts[state]]
         self.counts = ", ".join(parts)
         self._refresh_postfix()
@@ -61,7 +62,12 @@ class SweepProgress:
         self.bar.close()
 
 
+def objective_name(study: optuna.Study) -> str:
+    return study.user_attrs.get("objective", "nelbo")
+
+
 def _best_value(trials: list[optuna.trial.FrozenTrial]) -> float | None:
+    """The lowest finite value: an AE's +inf (no nelbo, see sweep.objective) is never the best."""
     values = [t.value for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)]
     return min(values) if values else None
 
@@ -84,15 +90,17 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
     ordered = sorted(trials, key=lambda t: (t.state.name != "COMPLETE",
                                             t.value if t.value is not None and math.isfinite(t.value) else math.inf,
                                             t.number))
-    table = Table(title=f"study {study.study_name}: {len(trials)} trials (value = test nelbo, nats; AE: recon NLL)")
-    for column in ("#", "state", *params, "value", "active", "diversity", "sharpness", "seconds"):
+    objective = objective_name(study)
+    note = "; AE: none, not a density model" if objective != "sample_fd" else ""
+    table = Table(title=f"study {study.study_name}: {len(trials)} trials (value = test {objective}{note})")
+    for column in ("#", "state", *params, "value", "active", "diversity", "sharpness", "sample FD", "seconds"):
         table.add_column(column, justify="left" if column in ("state", *params) else "right")
     for t in ordered[:max_rows]:
         attrs = t.user_attrs
         table.add_row(str(t.number), STATE_NAMES.get(t.state.name, t.state.name), *(_fmt(t.params.get(k)) for k in params),
                       _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(attrs.get("test/active_units")),
                       _fmt(attrs.get("test/recon_diversity")), _fmt(attrs.get("test/sharpness")),
-                      _fmt(attrs.get("train_seconds")))
+                      _fmt(attrs.get("test/sample_fd")), _fmt(attrs.get("train_seconds")))
     console = Console(width=max(120, Console().width))
     console.print(table)
     if len(ordered) > max_rows:

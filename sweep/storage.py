@@ -112,7 +112,7 @@ def study_attrs(config: SweepConfig) -> dict[str, Any]:
     """What a study records about itself (docs/CONTRACT.md); also used to refuse mixing two sweeps."""
     space = {key: (dim.model_dump() if isinstance(dim, Range) else dim) for key, dim in config.searched().items()}
     attrs: dict[str, Any] = {"search_space": space, "method": config.search.method,
-                             "trial_defaults": config.trial_defaults()}
+                             "trial_defaults": config.trial_defaults(), "objective": config.search.objective}
     if config.search.method == "grid":
         attrs["grid_size"] = len(config.grid_points())
     return attrs
@@ -134,7 +134,7 @@ def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, optuna.stor
         raise UserError(f"cannot open study {config.study!r} in {mask(url)}: {scrub(first, url)}") from None
     existing = {} if created else wait_until_ready(study)
     if existing:
-        different = [key for key in ("method", "search_space", "trial_defaults")
+        different = [key for key in ("method", "search_space", "trial_defaults", "objective")
                      if key in existing and existing[key] != attrs[key]]
         if different:
             raise UserError(f"study {config.study!r} in {mask(url)} exists with a different "
@@ -142,6 +142,7 @@ def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, optuna.stor
     if not existing.get("ready"):  # we created it, or its creator died before finishing this
         for key, value in attrs.items():
             study.set_user_attr(key, value)
+        study.set_metric_names([f"test {config.search.objective}"])  # the dashboard's label of the value
         if config.search.method == "grid":
             enqueue_grid(study, config)
         study.set_user_attr("ready", True)

@@ -22,7 +22,14 @@ MODES = ("online", "offline", "disabled")
 INIT_TIMEOUT_S = 30
 PER_EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
                   "val/active_units")
-SUMMARY_EXTRAS = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second")
+SUMMARY_EXTRAS = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second",
+                  "sample_quality_skipped", "sample_metrics_seconds")
+IMAGES = {  # artifact PNG -> caption of the W&B image
+    "reconstructions": "test images (top) and their reconstructions",
+    "samples": "decoded z ~ N(0, I) (an AE's are not samples of a generative model)",
+    "traversals": "latent traversals, dims ordered by KL",
+    "manifold": "decoded manifold over the prior's quantiles (latent_dim 2)",
+}
 
 
 def has_api_key() -> bool:
@@ -160,14 +167,32 @@ class TrialRun:
             table = wandb.Table(columns=["dim", "kl"], data=[[dim, float(kl)] for dim, kl in enumerate(per_dim)])
             media["kl_per_dim"] = table
             media["kl_per_dim_chart"] = wandb.plot.bar(table, "dim", "kl", title="KL per latent dimension (nats)")
-        for name in ("reconstructions", "samples"):
+        for name, caption in IMAGES.items():
             image = Path(artifact_dir) / f"{name}.png" if artifact_dir else None
             if image is not None and image.is_file():
-                media[name] = wandb.Image(str(image), caption=name)
+                media[name] = wandb.Image(str(image), caption=caption)
         if media:
             self.run.log(media)
+        if artifact_dir:
+            self.log_model(Path(artifact_dir), summary)
         self.run.summary.update(summary)
         self.run.finish(exit_code=0)
+
+    def log_model(self, folder: Path, summary: dict[str, Any]) -> None:
+        """The saved model (vae.saving) as a W&B artifact of type `model` (offline too: `wandb sync` uploads it)."""
+        import wandb
+
+        from vae.saving import FILES
+
+        files = [folder / name for name in FILES]
+        if not all(path.is_file() for path in files):
+            return  # save_model: false
+        metadata = {key: value for key, value in summary.items() if key.startswith("test/")}
+        artifact = wandb.Artifact(f"model-{self.run.id}", type="model", metadata=metadata,
+                                  description="vae.saving folder: load with vae.saving.load(folder)")
+        for path in files:
+            artifact.add_file(str(path))
+        self.run.log_artifact(artifact)
 
     def finish_failed(self, state: str, reason: str | None = None) -> None:
         """A pruned, failed or interrupted trial: marked with a non-zero exit code, not as finished."""

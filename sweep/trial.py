@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.study.strip():
             raise UserError("--study: must not be empty")
         quiet_logging()
-        from sweep.objective import NonFiniteTrial, objective_value, train_tracked
+        from sweep.objective import NonFiniteTrial, json_safe, objective_value, train_tracked
         from sweep.tracking import Tracker
 
         root = Path(args.out).resolve()
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if hint:
                 print(hint, file=sys.stderr)
         shown = {key: value for key, value in result.metrics.items() if not isinstance(value, list)}
-        print(json.dumps({"value": objective_value(result.metrics, config.model), **shown}, indent=2))
+        print(json.dumps({"value": json_safe(objective_value(result.metrics, config.model)), **shown}, indent=2))
         print(f"artifacts: {result.artifact_dir}")
         return 0
 

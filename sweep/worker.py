@@ -70,7 +70,7 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: 
         if "fail_reason" not in storage.get_trial(trial._trial_id).user_attrs:
             trial.set_user_attr("fail_reason", reason)
         return study.tell(trial, state=TrialState.FAIL)
-    if not math.isfinite(value):  # a non-finite loss: the objective stored the fail_reason
+    if math.isnan(value):  # a non-finite loss: the objective stored the fail_reason (+inf: an AE, see objective)
         return study.tell(trial, state=TrialState.FAIL)
     return study.tell(trial, value)
 

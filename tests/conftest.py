@@ -1,11 +1,14 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The sample-quality classifiers (vae.quality) of the test runs: kept between test sessions, not in the home dir.
+os.environ.setdefault("VAE_SWEEPS_CACHE", str(Path(tempfile.gettempdir()) / "vae-sweeps-test-cache"))
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 600):

@@ -82,7 +82,10 @@ def test_grid_runs_every_point_once_and_records_the_contract(tmp_path, capsys):
     assert Path(vae.user_attrs["artifact_dir"]) == tmp_path / "runs" / "t" / f"trial-{vae.number}"
     assert (Path(vae.user_attrs["artifact_dir"]) / "metrics.json").is_file()
     ae = next(t for t in trials if t.params["model"] == "ae")
-    assert ae.user_attrs["test/nelbo"] is None and ae.value == ae.user_attrs["test/recon_nll"]
+    # like with like: the AE's recon NLL (lower than every VAE nelbo here) is not its value; it is never best
+    assert ae.user_attrs["test/nelbo"] is None and ae.value == math.inf and ae.intermediate_values == {}
+    assert ae.user_attrs["test/recon_nll"] < study.best_value and study.best_trial.params["model"] == "vae"
+    assert study.user_attrs["objective"] == "nelbo" and study.metric_names == ["test nelbo"]
     assert study.user_attrs["method"] == "grid" and study.user_attrs["grid_size"] == 5
     assert study.user_attrs["search_space"]["model"] == ["vae", "ae"]
     assert study.user_attrs["trial_defaults"]["epochs"] == 3
@@ -188,3 +191,31 @@ def test_a_second_open_joins_without_enqueuing_again(tmp_path):
     second, _ = open_study(config, resolve_url(config))
     assert second.user_attrs["ready"] is True
     assert sorted(t.user_attrs["grid_point"] for t in second.get_trials()) == [0, 1]
+
+
+@pytest.mark.parametrize("name", ["iwae_nll", "sample_fd"])
+def test_search_objective_chooses_the_trial_value(tmp_path, monkeypatch, name):
+    """iwae_nll: the AE stays +inf; sample_fd: every trial, the AE included, is valued by its sample FD."""
+    def with_fd(config, out_dir=None, on_epoch=None, verbose=0):
+        result = fake_run(config, out_dir, on_epoch, verbose)
+        result.metrics["sample_fd"] = 10.0 * config.beta + (100.0 if config.model == "ae" else 0.0)
+        return result
+
+    monkeypatch.setattr(objective, "load_trainer", lambda: (with_fd, FakeNonFinite))
+    config = make_config(tmp_path, include=[{"model": "ae"}])
+    config.search.objective = name
+    assert launch.sweep(config, report=False) == 0
+    trials = load(config).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    for t in trials:
+        expected = t.user_attrs[f"test/{name}"]
+        assert t.value == (math.inf if expected is None else expected)
+        assert (t.intermediate_values == {}) == (name == "sample_fd" or t.params["model"] == "ae")
+    assert load(config).best_trial.params["model"] == "vae"
+
+
+def test_sample_fd_objective_needs_sample_metrics(tmp_path):
+    with pytest.raises(UserError, match="sample_fd needs trial.sample_metrics"):
+        from sweep.config import load_config
+        load_config(None, {"search": {"space": {"beta": [1]}, "objective": "sample_fd"},
+                           "trial": {"sample_metrics": False}})

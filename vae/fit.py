@@ -30,7 +30,7 @@ from vae.train import EpochHook, NonFiniteLoss
 XLA_STEP = {"mlp": True, "conv": False}  # per arch: whole step in XLA, else oneDNN kernels + XLA optimizer update
 # Keys whose values live in variables or outside the compiled functions: changing them needs no new trace.
 VALUE_ONLY_KEYS = ("beta", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
-                   "iwae_samples", "dataset", "val_fraction", "test_fraction")
+                   "iwae_samples", "dataset", "val_fraction", "test_fraction", "sample_metrics", "save_model")
 CACHE_SIZE = 4
 ORDER_SEED_OFFSET = 104_729  # the data-order random stream is seeded apart from the model's sampling stream
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from vae import data, images, metrics
+from vae import data, metrics, plots, quality
 from vae.config import TrialConfig, UserError, build_trial_config, parse_overrides
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -42,6 +42,10 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
     from vae.fit import fit  # TensorFlow starts here
 
     fitted = fit(config, splits, on_epoch, verbose)
+    if out_dir is not None and config.save_model:
+        from vae import saving  # before evaluation draws from the model's random state (restored on load)
+
+        saving.save(fitted.model, Path(out_dir))
     evaluation_started = time.perf_counter()
     test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed)
     test_metrics.update({
@@ -52,26 +56,48 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         "epochs_run": len(fitted.history),
         "examples_per_second": fitted.examples_seen / fitted.train_seconds,
     })
+    test_metrics.update(sample_quality(config, fitted.model, splits))
     result = TrialResult(metrics=test_metrics, history=fitted.history, artifact_dir=None)
     if out_dir is not None:
-        result.artifact_dir = write_artifacts(Path(out_dir), result, splits.test, recon_images,
-                                              fitted.model.decode_prior(64).numpy())
+        result.artifact_dir = write_artifacts(Path(out_dir), result, splits, recon_images, fitted.model, config)
     return result
 
 
-def write_artifacts(out_dir: Path, result: TrialResult, originals: np.ndarray, recons: np.ndarray,
-                    samples: np.ndarray) -> Path:
+def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str, Any]:
+    """vae.quality's sample metrics (all None, with the reason, when they cannot or should not be computed)."""
+    if not config.sample_metrics:
+        return {**dict.fromkeys(quality.METRIC_KEYS), quality.SKIP_KEY: "sample_metrics=false in the trial config"}
+    from vae.saving import decode_means
+
+    started = time.perf_counter()
+    try:
+        values = quality.sample_metrics(config, lambda codes: decode_means(model, codes),
+                                        splits.test_labels is not None)
+    except OSError as error:  # the classifier cache cannot be read or written: the trial itself is fine
+        reason = f"classifier cache {quality.cache_dir()}: {error.strerror or type(error).__name__}"
+        return {**dict.fromkeys(quality.METRIC_KEYS), quality.SKIP_KEY: reason}
+    return {**values, "sample_metrics_seconds": time.perf_counter() - started}
+
+
+def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, recons: np.ndarray, model,
+                    config: TrialConfig) -> Path:
+    from vae.sample import write_manifold, write_traversal
+
+    originals, samples = splits.test, model.decode_prior(64).numpy()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result.metrics, indent=2, allow_nan=False) + "\n")
     with open(out_dir / "history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(result.history[0]) if result.history else ["epoch"])
         writer.writeheader()
         writer.writerows(result.history)
-    shown = slice(0, 16)
-    images.save_grid(out_dir / "reconstructions.png", np.concatenate([originals[shown], recons[shown]]), columns=16)
-    images.save_grid(out_dir / "samples.png", samples, columns=8)
+    plots.reconstructions(out_dir / "reconstructions.png", originals, recons, config)
+    plots.samples(out_dir / "samples.png", samples, config)
+    write_traversal(out_dir / "traversals.png", model, config, originals)
+    if config.latent_dim == 2:
+        write_manifold(out_dir / "manifold.png", model, config)
     np.savez_compressed(out_dir / "reconstructions.npz", originals=originals[:64].astype(np.float32),
                         reconstructions=recons[:64].astype(np.float32))
+    np.savez_compressed(out_dir / "samples.npz", samples=samples.astype(np.float32))
     return out_dir
 
 
