@@ -40,11 +40,17 @@ def parse_args(argv):
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file to (re)write")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not write the file")
+    parser.add_argument("--arch", choices=("mlp", "conv"), help="throughput/efficiency/profile: this arch only")
     return parser.parse_args(argv)
 
 
 def command(args, section: str) -> str:
-    return f"python -m benchmarks{' --quick' if args.quick else ''} --only {section}"
+    arch = f" --arch {args.arch}" if args.arch and section in ("throughput", "efficiency", "profile") else ""
+    return f"python -m benchmarks{' --quick' if args.quick else ''} --only {section}{arch}"
+
+
+def archs(args) -> tuple[str, ...]:
+    return (args.arch,) if args.arch else ("mlp", "conv")
 
 
 def throughput_section(report, plan: Plan, args, log) -> None:
@@ -52,7 +58,7 @@ def throughput_section(report, plan: Plan, args, log) -> None:
     from benchmarks.report import fmt_ratio
 
     targets = {"mlp": 1.5, "conv": 2.0}
-    for arch in ("mlp", "conv"):
+    for arch in archs(args):
         result = throughput.compare(arch, plan.epochs[arch], plan.repetitions[arch], log,
                                     iwae_samples=plan.iwae_samples)
         ours, ref = result.median("ours", "examples_per_second"), result.median("reference", "examples_per_second")
@@ -92,6 +98,8 @@ def efficiency_section(report, plan: Plan, args, log) -> None:
                           f"{peak / 1e9:.0f} GFLOP/s.")
     for arch, hidden, batch, target in (("mlp", [1024, 512], 256, "≥ 60 %"), ("mlp", [512, 256], 128,
                                         "— (default config)"), ("conv", [512, 256], 128, "≥ 50 %")):
+        if arch not in archs(args):
+            continue
         config = TrialConfig(arch=arch, hidden=hidden, batch_size=batch)
         result = efficiency.measure(config, peak, 3, plan.efficiency_repetitions, log)
         what = ("MLP training step, hidden" if arch == "mlp" else
@@ -174,7 +182,7 @@ def profile_section(report, plan: Plan, args, log) -> None:
     from benchmarks import profiling
 
     with tempfile.TemporaryDirectory(prefix="vae-bench-profile-") as tmp:
-        for arch in ("mlp", "conv"):
+        for arch in archs(args):
             for side, result in profiling.profile_both(arch, Path(tmp)).items():
                 line = f"- profile, one training epoch, {arch}, {side}: {result.summary()}"
                 report.details.append(line)
