@@ -74,11 +74,15 @@ def peak_rss_mb(pid: int) -> float:
 def role(command: str) -> str:
     if "ipykernel" in command:
         return "report kernel"
-    if "multiprocessing" in command or "spawn_main" in command:
+    if "resource_tracker" in command:
+        return "multiprocessing resource tracker"
+    if "spawn_main" in command:
         return "worker"
+    if "wandb-core" in command:
+        return "W&B service"
     if "sweep.launch" in command:
         return "launcher"
-    return "other"
+    return "other" if command else ""  # an exiting process reads as an empty command line
 
 
 def run_job(workers: int, workdir: Path, extra: list[str] | None = None) -> JobRun:
@@ -94,14 +98,15 @@ def run_job(workers: int, workdir: Path, extra: list[str] | None = None) -> JobR
                                cwd=workdir)
     while process.poll() is None:
         for pid, cmd in {process.pid: "sweep.launch", **_children(process.pid)}.items():
-            peaks[pid] = (role(cmd), max(peaks.get(pid, ("", 0.0))[1], peak_rss_mb(pid)))
+            known, peak = peaks.get(pid, ("", 0.0))
+            peaks[pid] = (known or role(cmd), max(peak, peak_rss_mb(pid)))
         time.sleep(POLL_SECONDS)
     run.wall_s = time.perf_counter() - started
     if process.returncode:
         run.error = f"exit {process.returncode}: {process.stderr.read()[-300:]}"
         return run
     for name, peak in peaks.values():
-        run.peaks_mb[name] = max(run.peaks_mb.get(name, 0.0), peak)
+        run.peaks_mb[name or "other"] = max(run.peaks_mb.get(name or "other", 0.0), peak)
     _read_results(run, out)
     return run
 

@@ -19,9 +19,10 @@ from sweep.cli import OneLineParser, config_path, quiet_logging, run_main
 from sweep.config import SweepConfig, load_config
 from vae.config import UserError, deep_merge, parse_overrides
 
-# Peak resident memory of one worker process on the default sweep (TensorFlow, the cached compiled models, the
-# IWAE evaluation), rounded up; `--workers auto` starts no more workers than available memory holds at this size.
-WORKER_MEMORY_BYTES = 1536 * 2**20
+# Memory budgeted per worker process: the per-process bound the default sweep is held to (its workers' measured
+# peaks, TensorFlow + the cached compiled models + the chunked IWAE evaluation, stay below it: BENCHMARKS.md);
+# `--workers auto` starts no more workers than the available memory holds at this size.
+WORKER_MEMORY_BYTES = 2 * 2**30
 
 
 def workers_arg(text: str) -> int | str:
