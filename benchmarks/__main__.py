@@ -144,7 +144,8 @@ def mainjob_section(report, plan: Plan, args, log) -> None:
     runs = main_job.measure(log)
     cmd = command(args, "mainjob")
     for run in runs:
-        what = f"main job `python -m sweep.launch --workers {run.workers}` (default config, report included, W&B offline)"
+        what = (f"main job `python -m sweep.launch --workers {run.workers}` (default config, report included, "
+                f"W&B offline)")
         if run.error:
             report.add(what, "not available", run.error, "n/a", "—", cmd)
             continue
