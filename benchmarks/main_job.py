@@ -136,5 +136,28 @@ def measure(log=print, workers=(1, 2)) -> list[JobRun]:
     return runs
 
 
-if __name__ == "__main__":
-    measure(workers=[int(arg) for arg in sys.argv[1:]] or (1, 2))
+def one_process_peaks(log=print) -> list[float]:
+    """What `--workers 1` holds: every structure of configs/default.yaml trained in the grid's order in this one
+    process (1 epoch each, the config's IWAE samples); VmHWM in MB after each trial. Run it in a fresh process."""
+    import itertools
+
+    from sweep.config import load_config
+    from vae.config import build_trial_config
+    from vae.train import run
+
+    config = load_config(REPO / "configs" / "default.yaml", {})
+    space = config.dimensions()
+    points = [dict(zip(space, values)) for values in itertools.product(*space.values())] + list(config.search.include)
+    peaks = []
+    for point in points:
+        run(build_trial_config({**config.trial_defaults(), **point, "epochs": 1}))
+        peaks.append(peak_rss_mb(os.getpid()))
+        log(f"  {point}: {peaks[-1]:,.0f} MB")
+    return peaks
+
+
+if __name__ == "__main__":  # python -m benchmarks.main_job [N ...] | inline
+    if sys.argv[1:] == ["inline"]:
+        one_process_peaks()
+    else:
+        measure(workers=[int(arg) for arg in sys.argv[1:]] or (1, 2))
