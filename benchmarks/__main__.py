@@ -1,7 +1,8 @@
 """`python -m benchmarks [--quick] [--only SECTION ...] [--output BENCHMARKS.md]`: measure and write BENCHMARKS.md.
 
-Sections: throughput (+ quality at equal epochs), efficiency, sweep, pruning, profile, report (the analysis report on
-500-5,000 synthetic trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py). `--quick` (~2.5 minutes on
+Sections: throughput (+ quality at equal epochs), efficiency, sweep, mainjob (the README's main job: wall time,
+peak memory per process, verdicts), pruning, profile, report (the analysis report on 500-5,000 synthetic
+trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py). `--quick` (~2.5 minutes on
 2 cores) uses fewer repetitions, epochs and trials; the full run takes ~7-10 minutes. `--only` runs some sections
 and rewrites the table with their rows only (add `--no-write` to print it instead).
 """
@@ -17,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("throughput", "efficiency", "sweep", "pruning", "profile", "report")
+SECTIONS = ("throughput", "efficiency", "sweep", "mainjob", "pruning", "profile", "report")
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,17 @@ def parse_args(argv):
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file to (re)write")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not write the file")
+    parser.add_argument("--arch", choices=("mlp", "conv"), help="throughput/efficiency/profile: this arch only")
     return parser.parse_args(argv)
 
 
 def command(args, section: str) -> str:
-    return f"python -m benchmarks{' --quick' if args.quick else ''} --only {section}"
+    arch = f" --arch {args.arch}" if args.arch and section in ("throughput", "efficiency", "profile") else ""
+    return f"python -m benchmarks{' --quick' if args.quick else ''} --only {section}{arch}"
+
+
+def archs(args) -> tuple[str, ...]:
+    return (args.arch,) if args.arch else ("mlp", "conv")
 
 
 def throughput_section(report, plan: Plan, args, log) -> None:
@@ -52,7 +59,7 @@ def throughput_section(report, plan: Plan, args, log) -> None:
     from benchmarks.report import fmt_ratio
 
     targets = {"mlp": 1.5, "conv": 2.0}
-    for arch in ("mlp", "conv"):
+    for arch in archs(args):
         result = throughput.compare(arch, plan.epochs[arch], plan.repetitions[arch], log,
                                     iwae_samples=plan.iwae_samples)
         ours, ref = result.median("ours", "examples_per_second"), result.median("reference", "examples_per_second")
@@ -90,11 +97,17 @@ def efficiency_section(report, plan: Plan, args, log) -> None:
     peak = machine.matmul_peak()
     report.details.append(f"- float32 matmul peak (median of 5 timed 2048×2048 `tf.matmul` runs): "
                           f"{peak / 1e9:.0f} GFLOP/s.")
-    for hidden, batch, target in (([1024, 512], 256, "≥ 60 %"), ([512, 256], 128, "— (default config)")):
-        config = TrialConfig(hidden=hidden, batch_size=batch)
+    for arch, hidden, batch, target in (("mlp", [1024, 512], 256, "≥ 60 %"), ("mlp", [512, 256], 128,
+                                        "— (default config)"), ("conv", [512, 256], 128, "≥ 50 %")):
+        if arch not in archs(args):
+            continue
+        config = TrialConfig(arch=arch, hidden=hidden, batch_size=batch)
         result = efficiency.measure(config, peak, 3, plan.efficiency_repetitions, log)
-        report.add(f"compute efficiency of the MLP training step, hidden {hidden}, latent 16, batch {batch}: "
-                   f"Dense-layer FLOP/s (fwd 2·m·n·k, bwd 2× that) ÷ measured fp32 matmul peak "
+        what = ("MLP training step, hidden" if arch == "mlp" else
+                f"conv training step, filters {config.filters} (each side its own network), hidden")
+        layers = "Dense-layer" if arch == "mlp" else "Dense + convolution"
+        report.add(f"compute efficiency of the {what} {hidden}, latent 16, batch {batch}: "
+                   f"{layers} FLOP/s (fwd 2·m·n·k, bwd 2× that) ÷ measured fp32 matmul peak "
                    f"({peak / 1e9:.0f} GFLOP/s)", f"{fmt_pct(result.ours)} ({result.ours_flops / 1e9:.0f} GFLOP/s)",
                    f"{fmt_pct(result.reference)} ({result.reference_flops / 1e9:.0f} GFLOP/s)",
                    fmt_ratio(result.ours / result.reference), target, command(args, "efficiency"))
@@ -125,6 +138,30 @@ def sweep_section(report, plan: Plan, args, log) -> None:
         report.add("2 workers vs 1 worker", "not yet available", two.how, "n/a", "—", command(args, "sweep"))
 
 
+def mainjob_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import main_job
+    from benchmarks.report import fmt_ratio
+
+    runs = main_job.measure(log)
+    cmd = command(args, "mainjob")
+    for run in runs:
+        what = (f"main job `python -m sweep.launch --workers {run.workers}` (default config, report included, "
+                f"W&B offline)")
+        if run.error:
+            report.add(what, "not available", run.error, "n/a", "—", cmd)
+            continue
+        report.add(f"{what}: wall time; sweep overhead = wall ÷ (Σ trial train + eval seconds ÷ workers)",
+                   f"{run.wall_s:.0f} s ({run.trials} trials)", f"{run.busy_s:.0f} s busy", fmt_ratio(run.overhead),
+                   "≤ 120 s, ≤ 1.05", cmd)
+        peaks = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in sorted(run.peaks_mb.items()))
+        report.add(f"{what}: peak resident memory (VmHWM) per process, largest over processes of each role",
+                   peaks, "limit 2,048 MB", f"{max(run.peaks_mb.values()) / 2048:.2f} of the limit", "≤ 2 GB",
+                   cmd)
+        verdicts = ", ".join(f"{key} {count}" for key, count in sorted(run.statuses.items()))
+        report.details.append(f"- main job --workers {run.workers}, report verdicts (model/arch/reduction/status "
+                              f"count): {verdicts}")
+
+
 def pruning_section(report, plan: Plan, args, log) -> None:
     from benchmarks import pruning
 
@@ -147,7 +184,7 @@ def profile_section(report, plan: Plan, args, log) -> None:
     from benchmarks import profiling
 
     with tempfile.TemporaryDirectory(prefix="vae-bench-profile-") as tmp:
-        for arch in ("mlp", "conv"):
+        for arch in archs(args):
             for side, result in profiling.profile_both(arch, Path(tmp)).items():
                 line = f"- profile, one training epoch, {arch}, {side}: {result.summary()}"
                 report.details.append(line)
@@ -178,7 +215,8 @@ def main(argv=None) -> int:
 
     report = Report(machine.describe(), machine.today(), machine.load_average(), args.quick)
     runners = {"throughput": throughput_section, "efficiency": efficiency_section, "sweep": sweep_section,
-               "pruning": pruning_section, "profile": profile_section, "report": report_section}
+                "mainjob": mainjob_section, "pruning": pruning_section, "profile": profile_section,
+                "report": report_section}
     for section in args.only or SECTIONS:
         log(f"[{section}]")
         runners[section](report, plan, args, log)

@@ -5,9 +5,11 @@ decoder ending in a sigmoid, `keras.losses.binary_crossentropy` summed over the 
 a `keras.Model` subclass whose `train_step` uses `tf.GradientTape`, `compile(Adam)` and `fit(numpy_array,
 batch_size=...)`: one plain `tf.function` call per step, no XLA (`jit_compile=False`, stated explicitly since
 Keras' default is "auto"), no input caching (Keras slices the numpy array every epoch).
-What is adapted: the encoder body and the decoder layers are `vae.architectures`' (the same `mlp` / `conv`
-networks as ours), the learning rate and the seed come from the TrialConfig. `to_vae` copies the trained
-weights into our `vae.model.VAE` so that both models are evaluated by the same code.
+What is adapted: the layer sizes come from the TrialConfig (`hidden`, `filters`, `latent_dim`), as do the
+learning rate and the seed. `mlp` uses `vae.architectures`' network; `conv` keeps the keras-io layout
+(stride-2 Conv2D encoder; Dense, Conv2DTranspose per filter, a 1-channel Conv2DTranspose at full resolution),
+which our `conv` decoder replaced by sub-pixel convolutions. `to_vae` puts the trained networks into our
+`vae.model.VAE`, so that both models are evaluated by the same code.
 """
 from __future__ import annotations
 
@@ -16,8 +18,26 @@ import numpy as np
 from vae.tf_runtime import keras, tf  # the same TensorFlow set-up (threads, oneDNN) as ours
 from keras import layers, ops  # noqa: E402 - after the configured import
 
-from vae.architectures import build_decoder, build_encoder_body
+from vae import architectures
+from vae.architectures import build_encoder_body
 from vae.config import TrialConfig
+
+
+def build_decoder(config: TrialConfig, image_shape) -> keras.Model:
+    """The keras-io decoder for `conv` (logits; the sigmoid is added by `build_sigmoid_decoder`), ours for mlp."""
+    if config.arch != "conv":
+        return architectures.build_decoder(config, image_shape)
+    height, width, channels = image_shape
+    stride_total = 2 ** len(config.filters)
+    base = (height // stride_total, width // stride_total, config.filters[-1])
+    latent = keras.Input((config.latent_dim,))
+    hidden = layers.Dense(config.hidden[-1], activation="relu")(latent)
+    hidden = layers.Dense(base[0] * base[1] * base[2], activation="relu")(hidden)
+    hidden = layers.Reshape(base)(hidden)
+    for filters in reversed(config.filters):
+        hidden = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(hidden)
+    logits = layers.Conv2DTranspose(channels, 3, padding="same")(hidden)
+    return keras.Model(latent, logits, name="decoder")
 
 
 class Sampling(layers.Layer):
@@ -109,15 +129,13 @@ def train_reference(config: TrialConfig, train: np.ndarray, clock) -> tuple[Refe
 
 
 def to_vae(reference: ReferenceVAE, config: TrialConfig, image_shape):
-    """Our `VAE` carrying the reference's trained weights, for evaluation by `vae.evaluate`."""
+    """Our `VAE` running the reference's trained networks, for evaluation by `vae.evaluate`."""
     from vae.model import VAE
 
     model = VAE(config, image_shape)
     body = reference.encoder.get_layer("encoder_body")
-    model.encoder_body.set_weights(body.get_weights())
-    model.mean_head.build((None, body.output.shape[-1]))
-    model.variance_head.build((None, body.output.shape[-1]))
-    model.mean_head.set_weights(reference.encoder.get_layer("z_mean").get_weights())
-    model.variance_head.set_weights(reference.encoder.get_layer("z_log_var").get_weights())
-    model.decoder.set_weights(reference.decoder.get_layer("decoder").get_weights())
+    model.encoder_body = body
+    model.mean_head = reference.encoder.get_layer("z_mean")
+    model.variance_head = reference.encoder.get_layer("z_log_var")
+    model.decoder = reference.decoder.get_layer("decoder")
     return model

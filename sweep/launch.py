@@ -1,12 +1,13 @@
 """`python -m sweep.launch`: run a grid / TPE / random search over the VAE with Optuna, one W&B run per trial.
 
-    python -m sweep.launch [CONFIG] [--study NAME] [--storage URL] [--workers N] [--n-trials N]
+    python -m sweep.launch [CONFIG] [--study NAME] [--storage URL] [--workers N|auto] [--n-trials N]
                            [--wandb-mode offline|online|disabled] [--out DIR] [--set key=value ...] [--no-report]
 
 Relaunching the same command resumes the study: finished trials are kept, the queue goes on.
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -18,13 +19,57 @@ from sweep.cli import OneLineParser, config_path, quiet_logging, run_main
 from sweep.config import SweepConfig, load_config
 from vae.config import UserError, deep_merge, parse_overrides
 
+# Memory budgeted per worker process: the per-process bound the default sweep is held to (its workers' measured
+# peaks, TensorFlow + the cached compiled models + the chunked IWAE evaluation, stay below it: BENCHMARKS.md);
+# `--workers auto` starts no more workers than the available memory holds at this size.
+WORKER_MEMORY_BYTES = 2 * 2**30
+
+
+def workers_arg(text: str) -> int | str:
+    """`--workers`: a positive number of worker processes, or `auto`."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def auto_workers(cores: int, available_bytes: int, per_worker_bytes: int = WORKER_MEMORY_BYTES) -> int:
+    """One worker per core, fewer if their memory would not fit in what is available (at least one)."""
+    return max(1, min(cores, available_bytes // per_worker_bytes))
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def available_memory() -> int:
+    """Bytes the kernel reports as available for new processes (`MemAvailable`), else the free pages."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
 
 def parse_args(argv: Sequence[str] | None):
     parser = OneLineParser(prog="python -m sweep.launch", description=__doc__.split("\n\n")[0])
     parser.add_argument("config", nargs="?", help="sweep YAML (default: configs/default.yaml)")
     parser.add_argument("--study", help="study name = W&B group (default: the config's `study`)")
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/sweeps.db)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    parser.add_argument("--workers", type=workers_arg, default="auto",
+                        help="worker processes on this machine, or auto (default): one per core, fewer if "
+                             "memory is short")
     parser.add_argument("--n-trials", type=int, help="tpe/random: trials in the study; grid: at most this many points")
     parser.add_argument("--wandb-mode", choices=("auto", "offline", "online", "disabled"),
                         help="W&B mode (default: the config's; auto = online only if a key is configured)")
@@ -55,11 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        if args.workers < 1:
-            raise UserError(f"--workers: must be at least 1 (got {args.workers})")
+        workers = args.workers
+        if workers == "auto":
+            workers = auto_workers(usable_cores(), available_memory())
         overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))
         config = load_config(config_path(args.config), overrides)
-        return sweep(config, report=not args.no_report, workers=args.workers)
+        return sweep(config, report=not args.no_report, workers=workers)
 
     return run_main(body)
 

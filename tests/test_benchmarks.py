@@ -32,3 +32,16 @@ def test_report_keeps_the_hand_written_part(tmp_path):
     assert "old table" not in text and "my notes" in text
     assert "| throughput | 2 | 1 | 2.00× | ≥ 1.5× |" in text
     assert report.fmt_pct(math.nan) == "n/a"
+
+
+def test_conv_flop_count_matches_the_layer_arithmetic():
+    """Forward FLOPs of our conv VAE and of the keras-io reference, layer by layer by hand (28×28×1 images)."""
+    config = TrialConfig(arch="conv", filters=[32, 64], hidden=[512, 256], latent_dim=16)
+    conv = lambda pixels, k, c_in, c_out: 2 * pixels * k * k * c_in * c_out  # noqa: E731
+    dense = lambda n_in, n_out: 2 * n_in * n_out  # noqa: E731
+    shared = (conv(14 * 14, 3, 1, 32) + conv(7 * 7, 3, 32, 64) + dense(3136, 256) + 2 * dense(256, 16)
+              + dense(16, 256) + dense(256, 3136))
+    ours = shared + conv(7 * 7, 3, 64, 4 * 32) + conv(14 * 14, 3, 32, 4)  # sub-pixel: at the input's resolution
+    reference = shared + conv(7 * 7, 3, 64, 64) + conv(14 * 14, 3, 64, 32) + conv(28 * 28, 3, 32, 1)
+    assert efficiency.model_train_flops(config, (28, 28, 1)) == 3 * ours
+    assert efficiency.model_train_flops(config, (28, 28, 1), reference=True) == 3 * reference

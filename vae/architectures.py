@@ -1,10 +1,30 @@
-"""Encoder bodies and decoders: `mlp` and `conv`. The encoder body ends in features; the heads live in vae.model."""
+"""Encoder bodies and decoders: `mlp` and `conv`. The encoder body ends in features; the heads live in vae.model.
+
+The `conv` decoder upsamples by sub-pixel convolution (a stride-1 Conv2D to 4·C channels, then depth_to_space:
+each output pixel of a 2×2 block gets its own channels) instead of Conv2DTranspose, and its last layer runs at
+half resolution (a Conv2D to 4·channels, then depth_to_space), not as a 1-channel convolution over the full image.
+On 2 CPU cores the transposed and the 1-channel full-resolution convolutions were the slow oneDNN kernels
+(BENCHMARKS.md has the profile); the keras-io layout is kept in benchmarks/reference.py as the reference.
+"""
 from __future__ import annotations
 
 from vae.tf_runtime import keras
-from keras import layers
+from keras import layers, ops
 
 from vae.config import TrialConfig, UserError
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class DepthToSpace(layers.Layer):
+    """(h, w, 4·c) -> (2h, 2w, c): the sub-pixel rearrangement."""
+
+    def call(self, x):
+        return ops.depth_to_space(x, 2)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        double = (lambda size: None if size is None else 2 * size)
+        return batch, double(height), double(width), channels // 4
 
 
 def build_encoder_body(config: TrialConfig, image_shape: tuple[int, int, int]) -> keras.Model:
@@ -38,9 +58,9 @@ def build_decoder(config: TrialConfig, image_shape: tuple[int, int, int]) -> ker
         hidden = layers.Dense(config.hidden[-1], activation="relu")(latent)
         hidden = layers.Dense(base[0] * base[1] * base[2], activation="relu")(hidden)
         hidden = layers.Reshape(base)(hidden)
-        for filters in reversed(config.filters):
-            hidden = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(hidden)
-        logits = layers.Conv2DTranspose(channels, 3, padding="same")(hidden)
+        for filters in reversed(config.filters[:-1]):  # the encoder's strides, undone one 2× step at a time
+            hidden = DepthToSpace()(layers.Conv2D(4 * filters, 3, padding="same", activation="relu")(hidden))
+        logits = DepthToSpace()(layers.Conv2D(4 * channels, 3, padding="same")(hidden))
     return keras.Model(latent, logits, name="decoder")
 
 

@@ -15,7 +15,10 @@ from vae import metrics
 from vae.model import VAE
 
 EVAL_BATCH = 500
-IWAE_IMAGES_PER_CALL = 20_000  # decoder inputs per IWAE call: k × batch
+# The IWAE pass decodes k samples per image at once; its memory is a few times the decoder's largest activation
+# over all k × batch inputs. Images per call are chosen so that this activation stays under the budget: a conv
+# decoder at k = 100 over 200 images held ~2 GB of activations, which set the sweep's peak resident memory.
+IWAE_ACTIVATION_BYTES = 64 * 2**20
 
 
 class Evaluator:
@@ -68,9 +71,21 @@ class Evaluator:
         return result, out["recon_image"]
 
     def iwae(self, images: np.ndarray, num_samples: int) -> np.ndarray:
-        batch = max(1, min(EVAL_BATCH, IWAE_IMAGES_PER_CALL // num_samples))
+        batch = iwae_batch(num_samples, largest_activation_bytes(self.model.decoder))
         return np.concatenate([metrics.iwae_nll(self._iwae_pass(chunk, num_samples).numpy())
                                for chunk in _batches(images, batch)])
+
+
+def largest_activation_bytes(network) -> int:
+    """Bytes of the largest float32 output of any layer of a functional model, per input example."""
+    sizes = [math.prod(layer.output.shape[1:]) for layer in network.layers if layer.output.shape[1:]]
+    return 4 * max(sizes, default=1)
+
+
+def iwae_batch(num_samples: int, activation_bytes: int, budget: int | None = None) -> int:
+    """Images per IWAE call: k × images decoder inputs whose largest activation fits the budget (≥ 1 image)."""
+    budget = IWAE_ACTIVATION_BYTES if budget is None else budget
+    return max(1, min(EVAL_BATCH, budget // (num_samples * activation_bytes)))
 
 
 def _batches(images: np.ndarray, size: int):

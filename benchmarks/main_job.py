@@ -1,0 +1,163 @@
+"""The README's main job, measured as a user runs it: `python -m sweep.launch` on configs/default.yaml (report
+included, W&B offline) with `--workers 1` and `--workers 2`.
+
+Per run: wall time; Σ(train_seconds + eval_seconds) of the trials (the sweep-overhead ratio is wall ÷ that sum
+divided among the workers); the peak resident memory (VmHWM) of every process of the job (the launcher, its
+workers, the notebook kernels of the report), sampled from /proc every 0.2 s (Linux only); and the verdict of
+every trial from the report's summary.csv (`status`), so a change that speeds the job up can be checked to leave
+the report's message alone.
+"""
+from __future__ import annotations
+
+import collections
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class JobRun:
+    workers: int
+    wall_s: float = float("nan")
+    busy_s: float = float("nan")  # Σ train_seconds + Σ eval_seconds over the trials
+    trials: int = 0
+    peaks_mb: dict[str, float] = field(default_factory=dict)  # process role -> peak VmHWM (MB), max over its pids
+    statuses: collections.Counter = field(default_factory=collections.Counter)  # "model/arch/reduction/status" -> n
+    error: str = ""
+
+    @property
+    def overhead(self) -> float:
+        return self.wall_s / (self.busy_s / self.workers)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """All descendants of `pid` with their command lines (from /proc)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rpartition(")")[2].split()[1])
+    found, frontier = {}, [pid]
+    while frontier:
+        current = frontier.pop()
+        for child, parent in parents.items():
+            if parent == current and child not in found:
+                found[child] = commands.get(child, "")
+                frontier.append(child)
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def role(command: str) -> str:
+    if "ipykernel" in command:
+        return "report kernel"
+    if "resource_tracker" in command:
+        return "multiprocessing resource tracker"
+    if "spawn_main" in command:
+        return "worker"
+    if "wandb-core" in command:
+        return "W&B service"
+    if "sweep.launch" in command:
+        return "launcher"
+    return "other" if command else ""  # an exiting process reads as an empty command line
+
+
+def run_job(workers: int, workdir: Path, extra: list[str] | None = None) -> JobRun:
+    out = workdir / f"out-{workers}"
+    command = [sys.executable, "-m", "sweep.launch", "--out", str(out), "--wandb-mode", "offline",
+               "--workers", str(workers), *(extra or [])]
+    env = {**os.environ, "WANDB_SILENT": "true", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    run = JobRun(workers)
+    peaks: dict[int, tuple[str, float]] = {}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                               cwd=workdir)
+    while process.poll() is None:
+        for pid, cmd in {process.pid: "sweep.launch", **_children(process.pid)}.items():
+            known, peak = peaks.get(pid, ("", 0.0))
+            peaks[pid] = (known or role(cmd), max(peak, peak_rss_mb(pid)))
+        time.sleep(POLL_SECONDS)
+    run.wall_s = time.perf_counter() - started
+    if process.returncode:
+        run.error = f"exit {process.returncode}: {process.stderr.read()[-300:]}"
+        return run
+    for name, peak in peaks.values():
+        run.peaks_mb[name or "other"] = max(run.peaks_mb.get(name or "other", 0.0), peak)
+    _read_results(run, out)
+    return run
+
+
+def _read_results(run: JobRun, out: Path) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="default", storage=f"sqlite:///{out / 'sweeps.db'}")
+    done = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    run.trials = len(done)
+    run.busy_s = sum(t.user_attrs.get("train_seconds", 0.0) + t.user_attrs.get("eval_seconds", 0.0) for t in done)
+    with open(out / "default" / "report" / "summary.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            key = "/".join(row.get(name, "") for name in ("model", "arch", "reduction", "status"))
+            run.statuses[key] += 1
+
+
+def measure(log=print, workers=(1, 2)) -> list[JobRun]:
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="vae-bench-main-") as tmp:
+        for count in workers:
+            run = run_job(count, Path(tmp))
+            log(f"  main job --workers {count}: wall {run.wall_s:.1f} s, busy {run.busy_s:.1f} s, "
+                f"{run.trials} trials, peak MB {run.peaks_mb}, verdicts {dict(run.statuses)} {run.error}")
+            runs.append(run)
+    return runs
+
+
+def one_process_peaks(log=print) -> list[float]:
+    """What `--workers 1` holds: every structure of configs/default.yaml trained in the grid's order in this one
+    process (1 epoch each, the config's IWAE samples); VmHWM in MB after each trial. Run it in a fresh process."""
+    import itertools
+
+    from sweep.config import load_config
+    from vae.config import build_trial_config
+    from vae.train import run
+
+    config = load_config(REPO / "configs" / "default.yaml", {})
+    space = config.dimensions()
+    points = [dict(zip(space, values)) for values in itertools.product(*space.values())] + list(config.search.include)
+    peaks = []
+    for point in points:
+        run(build_trial_config({**config.trial_defaults(), **point, "epochs": 1}))
+        peaks.append(peak_rss_mb(os.getpid()))
+        log(f"  {point}: {peaks[-1]:,.0f} MB")
+    return peaks
+
+
+if __name__ == "__main__":  # python -m benchmarks.main_job [N ...] | inline
+    if sys.argv[1:] == ["inline"]:
+        one_process_peaks()
+    else:
+        measure(workers=[int(arg) for arg in sys.argv[1:]] or (1, 2))

@@ -1,0 +1,67 @@
+"""`--workers auto` (the default): one worker per core, fewer if memory is short; bad values refused in one line."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+from sweep.launch import WORKER_MEMORY_BYTES, auto_workers, available_memory, usable_cores, workers_arg
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize("cores, available, expected", [
+    (2, 16 * GIB, 2),            # memory to spare: one per core
+    (8, 16 * GIB, 8),
+    (8, 5 * GIB, 3),             # memory for 3 of the 8
+    (4, int(1.2 * GIB), 1),      # not even one fits: still one (the sweep runs, as with --workers 1)
+    (1, 64 * GIB, 1),
+])
+def test_auto_workers_is_cores_capped_by_memory(cores, available, expected):
+    assert auto_workers(cores, available, per_worker_bytes=int(1.5 * GIB)) == expected
+
+
+def test_auto_workers_uses_the_documented_per_worker_memory():
+    assert auto_workers(16, 3 * WORKER_MEMORY_BYTES + WORKER_MEMORY_BYTES // 2) == 3
+
+
+def test_machine_probes_are_sane():
+    assert usable_cores() >= 1
+    assert 0 < available_memory()
+
+
+@pytest.mark.parametrize("text, expected", [("auto", "auto"), ("1", 1), ("3", 3)])
+def test_workers_flag_values(text, expected):
+    assert workers_arg(text) == expected
+
+
+GOOD = textwrap.dedent("""\
+    study: s
+    search:
+      method: grid
+      space: {beta: [1.0]}
+    trial: {epochs: 1, hidden: [32], latent_dim: 2, iwae_samples: 2}
+    """)
+
+
+@pytest.mark.parametrize("value, needles", [("0", ["--workers", "at least 1"]), ("x", ["--workers", "'x'", "auto"]),
+                                            ("-2", ["--workers"])])
+def test_bad_workers_refused_in_one_line(tmp_path, value, needles):
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    result = run_cli("-m", "sweep.launch", str(config), "--out", str(tmp_path / "out"), "--no-report",
+                     f"--workers={value}", cwd=tmp_path)
+    assert_one_line_error(result, *needles)
+    assert not (tmp_path / "out").exists()
+
+
+def test_launch_accepts_workers_auto_and_says_how_many(tmp_path):
+    config = tmp_path / "good.yaml"
+    config.write_text(GOOD)
+    result = run_cli("-m", "sweep.launch", str(config), "--out", str(tmp_path / "out"), "--no-report",
+                     "--workers", "auto", "--wandb-mode", "disabled", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    chosen = auto_workers(usable_cores(), available_memory())
+    assert f"; {chosen} worker{'s' if chosen > 1 else ''};" in result.stdout
+    assert (tmp_path / "out" / "s" / "trial-0" / "metrics.json").is_file()
