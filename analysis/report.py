@@ -21,18 +21,14 @@ from typing import Sequence
 import pandas as pd
 
 from analysis.diagnose import Thresholds
-from analysis.load import DEFAULT_STORAGE, load, redact
+from analysis.load import DEFAULT_STORAGE, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
+from common.cli import OneLineParser
+from common.storage_url import mask, normalize, sqlite_path
 from vae.config import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT_S = 600
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -51,19 +47,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def absolute_storage(storage: str) -> str:
-    """Relative SQLite URLs/paths made absolute, so the notebooks (run from the output folder) find them."""
-    if "://" not in storage:
-        return f"sqlite:///{Path(storage).resolve()}"
-    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
-        return f"sqlite:///{Path(storage[len('sqlite:///'):]).resolve()}"
-    return storage
-
-
 def default_out(storage: str | None, study: str | None, wandb_dir: str | None) -> Path:
     name = study or "wandb"
-    if wandb_dir is None and storage and storage.startswith("sqlite:///"):
-        return Path(storage[len("sqlite:///"):]).parent / name / "report"
+    database = sqlite_path(storage) if wandb_dir is None and storage else None
+    if database is not None:
+        return database.parent / name / "report"
     return Path("reports") / name
 
 
@@ -124,19 +112,19 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
 
     thresholds = Thresholds(recon_diversity_collapsed=args.diversity_threshold,
                             partial_fraction=args.partial_fraction)
-    storage = None if args.wandb_dir else absolute_storage(args.storage or DEFAULT_STORAGE)
+    storage = None if args.wandb_dir else normalize(args.storage or DEFAULT_STORAGE)
     wandb_dir = str(Path(args.wandb_dir).resolve()) if args.wandb_dir else None
     df = load(storage=storage, study=args.study, wandb_dir=wandb_dir, thresholds=thresholds)
     study = args.study or df.attrs.get("study")
     out = Path(args.out) if args.out else default_out(storage, study, wandb_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_summary(df, out / "summary.csv")
-    secret = storage is not None and redact(storage) != storage
+    secret = storage is not None and mask(storage) != storage
     source = Source(storage=storage, study=study, wandb_dir=wandb_dir, project_root=str(PROJECT_ROOT),
                     storage_has_secret=secret, thresholds=thresholds.as_dict())
     env = kernel_env(storage if secret else None)
     for name, builder in NOTEBOOKS.items():
-        notebook = builder(source, redact(storage) if storage else None)
+        notebook = builder(source, mask(storage) if storage else None)
         try:
             execute(notebook, out, env)
         finally:
