@@ -44,10 +44,14 @@ def next_trial(study: optuna.Study, storage: optuna.storages.BaseStorage,
 
 
 def pop_waiting(study: optuna.Study, storage: optuna.storages.BaseStorage) -> optuna.Trial | None:
-    """Take the oldest queued trial: the state change WAITING -> RUNNING succeeds for one launcher only."""
+    """Take the oldest queued trial: the state change WAITING -> RUNNING succeeds for one launcher only.
+    Its heartbeat is recorded first, so a launcher that dies (or loses the database) right after taking it
+    leaves a trial that goes stale, never one that stays RUNNING without a heartbeat for ever."""
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if optuna_adapter.claim(storage, optuna_adapter.trial_id(frozen)):
-            return optuna_adapter.attach(study, optuna_adapter.trial_id(frozen))
+        trial_id = optuna_adapter.trial_id(frozen)
+        storage.record_heartbeat(trial_id)
+        if optuna_adapter.claim(storage, trial_id):
+            return optuna_adapter.attach(study, trial_id)
     return None
 
 

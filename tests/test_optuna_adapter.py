@@ -47,6 +47,8 @@ def test_claim_moves_a_waiting_trial_to_running_for_one_caller_only(study, url):
     study.enqueue_trial({"x": 1.0})
     trial_id = public_id(url, 0)
     storage = RetryingStorage(optuna.storages.RDBStorage(url), RetryPolicy("sqlite://", 0))
+    storage.record_heartbeat(trial_id)  # sweep.queue beats before it claims: allowed on a WAITING trial
+    assert storage.get_trial(trial_id).state == TrialState.WAITING
     assert optuna_adapter.claim(storage, trial_id) is True
     assert optuna_adapter.claim(storage, trial_id) is False
     optuna_adapter.fail(storage, trial_id)
