@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from sweep import optuna_adapter
 from sweep.config import SweepConfig
-from sweep.failures import INTERRUPTED_REASON, classify
+from sweep.failures import classify
 from sweep.search import suggest
 from sweep.storage import counted, requeue, running, waiting
 
@@ -65,9 +65,9 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: 
         value = objective(trial)
     except BaseException as error:  # noqa: BLE001 - one broken trial must not end the sweep
         outcome = classify(error)
+        if outcome.requeue:
+            interrupt(study, storage, trial_id, outcome.reason)
         if outcome.stop_sweep:
-            if outcome.state == "INTERRUPTED" and outcome.reason == INTERRUPTED_REASON:
-                interrupt(study, storage, trial_id, outcome.reason)
             raise
         if outcome.state == "PRUNED":
             return _tell(study, trial, state=TrialState.PRUNED)

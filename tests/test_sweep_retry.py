@@ -143,13 +143,14 @@ def test_a_storage_locked_by_another_process_is_waited_out(tmp_path):
     assert len(lines) == 2 and "database is locked" in lines[0] and "reachable again" in lines[1]
 
 
-@pytest.mark.parametrize("error, state, stop, reason", [
-    (optuna.TrialPruned("pruned at epoch 3"), "PRUNED", False, "pruned at epoch 3"),
-    (NonFiniteTrial("non-finite loss at epoch 2"), "FAIL", False, "non-finite loss at epoch 2"),
-    (ValueError("bad shape\nmore"), "FAIL", False, "ValueError: bad shape"),
-    (KeyboardInterrupt(), "INTERRUPTED", True, "interrupted (Ctrl-C or SIGTERM) while running"),
-    (StorageUnavailable("storage x unreachable", "refused"), "INTERRUPTED", True, "storage unreachable: storage x unreachable"),
+@pytest.mark.parametrize("error, state, stop, requeue, reason", [
+    (optuna.TrialPruned("pruned at epoch 3"), "PRUNED", False, False, "pruned at epoch 3"),
+    (NonFiniteTrial("non-finite loss at epoch 2"), "FAIL", False, False, "non-finite loss at epoch 2"),
+    (ValueError("bad shape\nmore"), "FAIL", False, False, "ValueError: bad shape"),
+    (KeyboardInterrupt(), "INTERRUPTED", True, True, "interrupted (Ctrl-C or SIGTERM) while running"),
+    (StorageUnavailable("storage x unreachable", "refused"), "INTERRUPTED", True, False,
+     "storage unreachable: storage x unreachable"),
 ])
-def test_failures_are_classified_in_one_place(error, state, stop, reason):
+def test_failures_are_classified_in_one_place(error, state, stop, requeue, reason):
     outcome = classify(error)
-    assert (outcome.state, outcome.stop_sweep, outcome.reason) == (state, stop, reason)
+    assert (outcome.state, outcome.stop_sweep, outcome.requeue, outcome.reason) == (state, stop, requeue, reason)
