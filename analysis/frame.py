@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.diagnose import Thresholds, diagnose
+from common.results import FAIL_REASON, RUN_FIGURES, SCALAR_TEST_KEYS
 
 CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
-CORE_METRICS = ("test/recon_nll", "test/kl", "test/nelbo", "test/iwae_nll", "test/active_units",
-                "test/mutual_info", "test/recon_diversity", "test/sharpness")
-RUN_INFO = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "wandb_run_id",
-            "artifact_dir", "fail_reason", "sample_quality_skipped")
+CORE_METRICS = SCALAR_TEST_KEYS
+RUN_INFO = (*RUN_FIGURES, "wandb_run_id", "artifact_dir", FAIL_REASON)
 NOT_CONFIG = {"study", "trial_number"}
 
 

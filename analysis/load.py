@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.diagnose import Thresholds
 from analysis.frame import TrialRecord, build_frame
 from analysis.wandb_file import WandbRun, read_run
+from common.storage_url import mask, normalize, sqlite_path
 from vae.config import UserError
 
 WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", "crashed": "FAIL",
@@ -27,11 +28,10 @@ WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", 
 def storage_url(storage: str) -> str:
     """Accept an SQLAlchemy URL or a plain path to an SQLite file; refuse a SQLite file that does not exist
     (Optuna would silently create an empty one)."""
-    if "://" not in storage:
-        storage = f"sqlite:///{Path(storage).resolve()}"
+    storage = normalize(storage)
     if storage.startswith("sqlite:"):
-        database = storage.split(":///", 1)[1] if ":///" in storage else ""
-        if not database or database == ":memory:" or not Path(database).is_file():
+        database = sqlite_path(storage)
+        if database is None or not database.is_file():
             raise UserError(f"no Optuna storage at {storage} (file not found)")
     return storage
 
@@ -63,12 +63,7 @@ def study_names(storage: str) -> list[str]:
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
-        raise UserError(f"cannot open Optuna storage {redact(storage)}: {str(error).splitlines()[0]}") from None
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+        raise UserError(f"cannot open Optuna storage {mask(storage)}: {str(error).splitlines()[0]}") from None
 
 
 def _require_finished(records: list[TrialRecord], what: str) -> None:
@@ -90,14 +85,14 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
     names = study_names(storage)
     if not names:
         kind = " (is it an SQLite database or an Optuna journal file?)" if is_journal_file(storage) else ""
-        raise UserError(f"no Optuna study in {redact(storage)}{kind}")
+        raise UserError(f"no Optuna study in {mask(storage)}{kind}")
     if study is None:
         if len(names) != 1:
-            raise UserError(f"{redact(storage)} holds {len(names)} studies; choose one with --study "
+            raise UserError(f"{mask(storage)} holds {len(names)} studies; choose one with --study "
                             f"({', '.join(names) or 'none'})")
         study = names[0]
     if study not in names:
-        raise UserError(f"no study {study!r} in {redact(storage)} (studies: {', '.join(names) or 'none'})")
+        raise UserError(f"no study {study!r} in {mask(storage)} (studies: {', '.join(names) or 'none'})")
     loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
     records = []
     all_trials = loaded.get_trials(deepcopy=False)

@@ -26,18 +26,14 @@ from typing import Sequence
 import pandas as pd
 
 from analysis.diagnose import Thresholds
-from analysis.load import DEFAULT_STORAGE, is_journal_file, load, redact
+from analysis.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
+from common.cli import OneLineParser
+from common.storage_url import mask, normalize, sqlite_path
 from vae.config import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT_S = 600
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,20 +56,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def absolute_storage(storage: str) -> str:
-    """Relative SQLite URLs/paths made absolute, so the notebooks (run from the output folder) find them."""
-    if is_journal_file(storage):
-        return str(Path(storage).resolve())
-    if "://" not in storage:
-        return f"sqlite:///{Path(storage).resolve()}"
-    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
-        return f"sqlite:///{Path(storage[len('sqlite:///'):]).resolve()}"
-    return storage
+    """Relative SQLite URLs/paths and journal files made absolute, so the notebooks (run elsewhere) find them."""
+    return str(Path(storage).resolve()) if is_journal_file(storage) else normalize(storage)
 
 
 def default_out(storage: str | None, study: str | None, wandb_dir: str | None) -> Path:
     name = study or "wandb"
-    if wandb_dir is None and storage and storage.startswith("sqlite:///"):
-        return Path(storage[len("sqlite:///"):]).parent / name / "report"
+    database = sqlite_path(storage) if wandb_dir is None and storage else None
+    if database is not None:
+        return database.parent / name / "report"
     return Path("reports") / name
 
 
@@ -141,12 +132,12 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     out = Path(args.out) if args.out else default_out(storage, study, wandb_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_summary(df, out / "summary.csv")
-    secret = storage is not None and redact(storage) != storage
+    secret = storage is not None and mask(storage) != storage
     source = Source(storage=storage, study=study, wandb_dir=wandb_dir, project_root=str(PROJECT_ROOT),
                     storage_has_secret=secret, thresholds=thresholds.as_dict())
     env = kernel_env(storage if secret else None)
     for name, builder in NOTEBOOKS.items():
-        notebook = builder(source, redact(storage) if storage else None)
+        notebook = builder(source, mask(storage) if storage else None)
         try:
             execute(notebook, out, env)
         finally:
@@ -168,8 +159,8 @@ def publish_to_wandb(args: argparse.Namespace, out: Path, study: str | None) -> 
 
     study = study or "report"
     storage = args.storage or (None if args.wandb_dir else DEFAULT_STORAGE)
-    root = args.wandb_dir or (Path(absolute_storage(storage)[len("sqlite:///"):]).parent
-                              if storage and absolute_storage(storage).startswith("sqlite:///") else out)
+    database = sqlite_path(absolute_storage(storage)) if storage else None
+    root = args.wandb_dir or (database.parent if database is not None else out)
     tracker = Tracker.create(os.environ.get("WANDB_PROJECT") or "vae-sweeps", study, args.wandb, root,
                              os.environ.get("WANDB_ENTITY"))
     run_id = publish(out, study, tracker)

@@ -8,11 +8,12 @@ and rewrites the table with their rows only (add `--no-write` to print it instea
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from common.cli import OneLineParser
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -36,7 +37,7 @@ FULL = Plan({"mlp": 5, "conv": 5}, {"mlp": 10, "conv": 6}, 100, 3, 24, 10)
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions/epochs/trials (~2.5 minutes)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file to (re)write")

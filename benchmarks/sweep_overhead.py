@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from common.storage_url import sqlite_url
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -78,7 +80,7 @@ def _summarise(run: SweepRun, out: Path) -> SweepRun:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="bench", storage=f"sqlite:///{out / 'sweeps.db'}")
+    study = optuna.load_study(study_name="bench", storage=sqlite_url(out / "sweeps.db"))
     done = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     run.trials = len(done)
     run.busy_s = sum(trial.user_attrs.get("train_seconds", 0.0) + trial.user_attrs.get("eval_seconds", 0.0)

@@ -1,7 +1,6 @@
 """What the sweep CLIs share: one-line errors with exit code 2, and quiet third-party logging."""
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -9,23 +8,17 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+from common.cli import USER_ERROR_EXIT, OneLineParser  # noqa: F401 - the sweep CLIs' parser
+from sweep.retry import STORAGE_UNAVAILABLE_EXIT, StorageUnavailable
 from vae.config import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one `error:` line on stderr (exit 2), not usage + message."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(USER_ERROR_EXIT)
-
-
 def run_main(body: Callable[[], int]) -> int:
-    """Run a CLI body: a `UserError` becomes one line on stderr and exit code 2; Ctrl-C (or SIGTERM) exits 130."""
+    """Run a CLI body: a `UserError` becomes one line on stderr and exit code 2; Ctrl-C (or SIGTERM) exits 130;
+    a storage unreachable past its retry window exits 75."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return body()
@@ -35,6 +28,9 @@ def run_main(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
+    except StorageUnavailable as error:  # a database outage longer than storage_retry_seconds
+        print(f"error: {error}", file=sys.stderr)
+        return STORAGE_UNAVAILABLE_EXIT
 
 
 def _terminate(signum, frame) -> None:
@@ -50,7 +46,7 @@ def quiet_logging() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # sweep.worker records the heartbeats itself (ask/tell, not Study.optimize)
+    # sweep.heartbeat records the heartbeats itself (ask/tell, not Study.optimize)
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 

@@ -69,6 +69,8 @@ class SweepConfig(Strict):
     out: str = Field("runs", min_length=1)
     # Running trials record a heartbeat this often; after 3 missed ones another launcher re-queues the trial.
     heartbeat_seconds: int = Field(10, ge=1)
+    # A database outage is waited out this long (backoff with jitter); past it the launcher exits with code 75.
+    storage_retry_seconds: float = Field(300, ge=0)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     trial: TrialConfig = Field(default_factory=TrialConfig)

@@ -13,21 +13,18 @@ from typing import Any, Callable
 
 import optuna
 
+from common.results import RUN_FIGURES, TEST_METRICS, test_key
 from sweep.config import SweepConfig
+from sweep.failures import NonFiniteTrial, classify
+from sweep.retry import StorageAway, deferred
 from sweep.search import suggest
 from sweep.tracking import Tracker, TrialRun
 from vae.config import TrialConfig, build_trial_config
 
-METRICS = ("recon_nll", "kl", "nelbo", "iwae_nll", "kl_per_dim", "active_units", "mutual_info",
-           "recon_diversity", "sharpness", "sample_fd", "sample_confidence", "sample_coverage", "classifier_accuracy")
-EXTRAS = ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second", "effective_beta",
-          "sample_quality_skipped", "sample_metrics_seconds")
+METRICS = TEST_METRICS
+EXTRAS = RUN_FIGURES
 DENSITY_OBJECTIVES = ("nelbo", "iwae_nll")  # undefined for the AE, which is not a density model
 EpochHook = Callable[[int, dict[str, float]], None]
-
-
-class NonFiniteTrial(Exception):
-    """Raised by `train_tracked` when the loss went NaN/inf; `str()` is the one-line reason."""
 
 
 def json_safe(value: Any) -> Any:
@@ -43,7 +40,7 @@ def json_safe(value: Any) -> Any:
 
 def result_attrs(metrics: dict[str, Any]) -> dict[str, Any]:
     """The trial's user attrs from `TrialResult.metrics`: `test/<metric>` plus the training figures."""
-    attrs = {f"test/{key}": json_safe(metrics.get(key)) for key in METRICS}
+    attrs = {test_key(key): json_safe(metrics.get(key)) for key in METRICS}
     attrs.update({key: json_safe(metrics.get(key)) for key in EXTRAS})
     return attrs
 
@@ -86,18 +83,13 @@ def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: Epoch
             hook(epoch, row)
 
     try:
-        result = train(config, out_dir=out_dir, on_epoch=on_epoch, verbose=0)
-    except optuna.TrialPruned as pruned:
-        run.finish_failed("PRUNED", str(pruned) or None)
-        raise
-    except NonFiniteLoss as error:
-        run.finish_failed("FAIL", str(error))
-        raise NonFiniteTrial(str(error)) from None
-    except KeyboardInterrupt:
-        run.finish_failed("INTERRUPTED", "interrupted (Ctrl-C)")
-        raise
-    except Exception as error:
-        run.finish_failed("FAIL", f"{type(error).__name__}: {error}")
+        try:
+            result = train(config, out_dir=out_dir, on_epoch=on_epoch, verbose=0)
+        except NonFiniteLoss as error:
+            raise NonFiniteTrial(str(error)) from None
+    except BaseException as error:
+        outcome = classify(error)
+        run.finish_failed(outcome.state, outcome.reason)
         raise
     finally:
         release_models()
@@ -132,6 +124,8 @@ class Objective:
                                  {**config.flat(), "study": self.config.study, "trial_number": trial.number})
         trial.set_user_attr("wandb_run_id", run.id)
 
+        pending: list[tuple[float, int]] = []  # epoch reports not yet written (the database was away)
+
         def report(epoch: int, row: dict[str, float]) -> None:
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, config.epochs)
@@ -140,20 +134,23 @@ class Objective:
             value = row.get("val/nelbo")  # for iwae_nll too: its upper bound, cheap enough for every epoch
             if value is None or not math.isfinite(value):
                 return
-            trial.report(float(value), epoch)
-            if trial.should_prune():
+            pending.append((float(value), epoch))
+            try:
+                with deferred():  # the database is away: keep training, write the reports later
+                    flush(pending)
+                    prune = trial.should_prune()
+            except StorageAway:
+                return
+            if prune:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}: val/nelbo {value:.2f}")
 
-        try:
-            result = train_tracked(config, out_dir, run, report)
-        except NonFiniteTrial as error:
-            trial.set_user_attr("fail_reason", str(error))
-            return float("nan")  # Optuna marks the trial FAILED; the sweep goes on
-        except optuna.TrialPruned:
-            raise
-        except BaseException as error:
-            trial.set_user_attr("fail_reason", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-            raise
+        def flush(reports: list[tuple[float, int]]) -> None:
+            while reports:
+                trial.report(*reports[0])
+                reports.pop(0)
+
+        result = train_tracked(config, out_dir, run, report)
+        flush(pending)
         for key, value in result_attrs(result.metrics).items():
             trial.set_user_attr(key, value)
         value = objective_value(result.metrics, config.model, self.objective)

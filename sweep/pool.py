@@ -2,7 +2,7 @@
 
 `--workers 1` runs each trial in the launcher's own process. `--workers N` starts N worker processes (spawned,
 so each has its own TensorFlow, with cores // N threads); the launcher alone takes trials from the study
-(`sweep.worker.next_trial`) and sends each to an idle worker over a pipe, so no two workers can take the same
+(`sweep.queue.next_trial`) and sends each to an idle worker over a pipe, so no two workers can take the same
 trial even on SQLite. A worker that dies mid-trial gets its trial re-queued and is replaced. If the launcher
 dies, its workers get SIGTERM (Linux parent-death signal), re-queue their trials and exit.
 
@@ -22,9 +22,12 @@ from typing import Any, Callable
 
 import optuna
 
+from sweep import optuna_adapter
 from sweep.config import SweepConfig
+from sweep.heartbeat import Heartbeat, fail_stale
+from sweep.queue import interrupt, next_trial, run_trial
+from sweep.retry import STORAGE_UNAVAILABLE_EXIT, StorageUnavailable
 from sweep.storage import running
-from sweep.worker import Heartbeat, fail_stale, interrupt, next_trial, run_trial
 
 STOP = None  # message to a worker: no more trials
 Events = Any  # sweep.progress.SweepProgress (epoch / trial_done / waiting)
@@ -55,17 +58,18 @@ def _wait_for_others(study: optuna.Study, config: SweepConfig, progress: Events)
 
 def _run_inline(study, storage, config, objective, progress, heartbeat: Heartbeat) -> None:
     while True:
-        fail_stale(study)
+        fail_stale(study, storage, config.heartbeat_seconds)
         trial = next_trial(study, storage, config)
         if trial is None:
             if _wait_for_others(study, config, progress):
                 continue
             return
-        heartbeat.add(trial._trial_id)
+        trial_id = optuna_adapter.trial_id(trial)
+        heartbeat.add(trial_id)
         try:
             frozen = run_trial(study, storage, trial, objective)
         finally:
-            heartbeat.discard(trial._trial_id)
+            heartbeat.discard(trial_id)
         progress.trial_done(study, frozen)
 
 
@@ -94,23 +98,27 @@ class _Pool:
         except KeyboardInterrupt:
             self._interrupt_workers()
             raise
+        except StorageUnavailable:  # their trials cannot be recorded either: they go stale and get re-queued
+            self._kill_workers()
+            raise
         finally:
             self._stop_workers()
 
     def _loop(self) -> None:
         while True:
-            fail_stale(self.study)
+            fail_stale(self.study, self.storage, self.config.heartbeat_seconds)
             for worker in [w for w in self.workers if w not in self.busy]:
                 trial = next_trial(self.study, self.storage, self.config)
                 if trial is None:
                     break
-                self.heartbeat.add(trial._trial_id)
+                trial_id = optuna_adapter.trial_id(trial)
+                self.heartbeat.add(trial_id)
                 try:
-                    worker[1].send(trial._trial_id)
+                    worker[1].send(trial_id)
                 except (OSError, ValueError):  # it died while idle: a fresh one takes the trial
                     worker = self._restart(worker)
-                    worker[1].send(trial._trial_id)
-                self.busy[worker] = trial._trial_id
+                    worker[1].send(trial_id)
+                self.busy[worker] = trial_id
             if not self.busy:
                 if _wait_for_others(self.study, self.config, self.progress):
                     continue
@@ -128,6 +136,8 @@ class _Pool:
                 kind, *payload = conn.recv()
                 if kind == "epoch":
                     self.progress.epoch(*payload)
+                elif kind == "unavailable":  # the worker gave up on the storage: so does the launcher
+                    raise StorageUnavailable(payload[0])
                 elif kind == "done":
                     trial_id = self.busy.pop(worker)
                     self.heartbeat.discard(trial_id)
@@ -162,6 +172,12 @@ class _Pool:
             process.join(timeout=60)
         for trial_id in self.busy.values():
             interrupt(self.study, self.storage, trial_id, "interrupted (Ctrl-C) while running")
+
+    def _kill_workers(self) -> None:
+        for process, _ in self.workers:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=5)
 
     def _stop_workers(self) -> None:
         for process, conn in self.workers:
@@ -202,19 +218,27 @@ def worker_main(config_data: dict, study_name: str, url: str, conn, threads: int
     from sweep.search import make_pruner, make_sampler
     from sweep.storage import make_storage
     from sweep.tracking import Tracker
+    from vae.config import UserError
 
     quiet_logging()
     config = SweepConfig.model_validate(config_data)
-    storage = make_storage(url, config.heartbeat_seconds)
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(config),
-                              pruner=make_pruner(config))
-    tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, config.out, config.wandb.entity)
-    objective = Objective(config, tracker, lambda *epoch: conn.send(("epoch", *epoch)))
     try:
+        storage = make_storage(url, config.heartbeat_seconds, config.storage_retry_seconds)
+        study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(config),
+                                  pruner=make_pruner(config))
+        tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, config.out,
+                                 config.wandb.entity)
+        objective = Objective(config, tracker, lambda *epoch: conn.send(("epoch", *epoch)))
         while (trial_id := conn.recv()) is not STOP:
-            run_trial(study, storage, optuna.Trial(study, trial_id), objective)
+            run_trial(study, storage, optuna_adapter.attach(study, trial_id), objective)
             conn.send(("done", trial_id))
     except KeyboardInterrupt:  # run_trial already re-queued the running trial
         sys.exit(130)
     except EOFError:  # the launcher is gone
         sys.exit(0)
+    except (StorageUnavailable, UserError) as error:  # the trial goes stale and is re-queued
+        try:
+            conn.send(("unavailable", str(error)))
+        except (OSError, ValueError):
+            pass
+        sys.exit(STORAGE_UNAVAILABLE_EXIT)

@@ -13,67 +13,43 @@ killed) is failed by the next launcher that looks and re-queued with the same pa
 """
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from common.storage_url import mask, normalize, scrub, sqlite_path, sqlite_url
+from sweep import optuna_adapter
 from sweep.config import Range, SweepConfig
+from sweep.retry import RetryPolicy, StorageUnavailable, driver_message
+from sweep.retry_storage import RetryingStorage
 from sweep.search import GRID_POINT_ATTR, grid_params, make_pruner, make_sampler
 from vae.config import UserError
 
-SQLITE_TIMEOUT_S = 60  # wait for another process's write lock instead of failing with "database is locked"
+SQLITE_TIMEOUT_S = 5  # SQLite's own wait for another process's write lock; longer locks go to the retry policy
 READY_TIMEOUT_S = 60  # how long a joining launcher waits for the creator to enqueue the grid
 GRACE_HEARTBEATS = 3  # a running trial is stale after this many missed heartbeats
 RETRY_OF_ATTR = "retry_of"  # user attr of a re-queued trial: the number of the interrupted trial it replaces
 
 
 def default_url(out: str | Path) -> str:
-    return f"sqlite:///{(Path(out) / 'sweeps.db').resolve()}"
+    return sqlite_url(Path(out) / "sweeps.db")
 
 
 def resolve_url(config: SweepConfig) -> str:
-    """The configured storage URL, or the default under `out`; relative SQLite paths made absolute."""
-    url = config.storage or default_url(config.out)
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        url = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
-    return url
+    """The configured storage URL (or SQLite file), or the default under `out`; SQLite paths made absolute."""
+    return normalize(config.storage or default_url(config.out))
 
 
-def mask(url: str) -> str:
-    """The URL with its password (if any) replaced by ***; safe to print."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: mask the user:password@ part by hand
-        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
-def _password(url: str) -> str | None:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).password
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def scrub(text: str, url: str) -> str:
-    """`text` with the URL and its password masked (for error messages built from driver exceptions)."""
-    text = text.replace(url, mask(url))
-    secret = _password(url)
-    return text.replace(str(secret), "***") if secret else text
-
-
-def make_storage(url: str, heartbeat_seconds: int | None = None) -> optuna.storages.RDBStorage:
-    """An RDB storage; SQLite files get a generous lock timeout and their folder created. With
-    `heartbeat_seconds`, running trials are expected to send heartbeats, and stale ones get re-queued."""
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        database = Path(url[len("sqlite:///"):])
+def make_storage(url: str, heartbeat_seconds: int | None = None,
+                 retry_seconds: float = 0) -> RetryingStorage:
+    """An RDB storage whose calls wait out transient errors for `retry_seconds` (`sweep.retry`); SQLite files
+    get their folder created. With `heartbeat_seconds`, running trials are expected to send heartbeats, and
+    stale ones get re-queued. A storage that never answers is a `UserError` (nothing was started)."""
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    database = sqlite_path(url)
+    if database is not None:
         try:
             database.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -83,18 +59,22 @@ def make_storage(url: str, heartbeat_seconds: int | None = None) -> optuna.stora
     if heartbeat_seconds:
         heartbeat = {"heartbeat_interval": heartbeat_seconds, "grace_period": GRACE_HEARTBEATS * heartbeat_seconds,
                      "heartbeat_stale_trial_callback": requeue_stale}
+    policy = RetryPolicy(url, retry_seconds)
     for attempt in range(3):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+            inner = policy.call(optuna.storages.RDBStorage, url, engine_kwargs=engine_kwargs, **heartbeat)
+            return RetryingStorage(inner, policy)
         except ModuleNotFoundError as error:
             hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
             raise UserError(f"storage {mask(url)}: database driver {error.name!r} is not installed{hint}") from None
+        except StorageUnavailable as error:
+            raise UserError(f"cannot open storage {mask(url)}: {error.reason} "
+                            f"(unreachable for {retry_seconds:g} s, storage_retry_seconds)") from None
         except Exception as error:  # noqa: BLE001 - connection / URL problems are the user's to fix
             if attempt < 2 and _schema_race(error):
                 time.sleep(1.0 + attempt)
                 continue
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"cannot open storage {mask(url)}: {scrub(first, url)}") from None
+            raise UserError(f"cannot open storage {mask(url)}: {scrub(driver_message(error), url)}") from None
     raise AssertionError("unreachable")
 
 
@@ -118,9 +98,9 @@ def study_attrs(config: SweepConfig) -> dict[str, Any]:
     return attrs
 
 
-def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, RetryingStorage]:
     """Create the study (and enqueue its grid), or join it once it is ready and has the same search."""
-    storage = make_storage(url, config.heartbeat_seconds)
+    storage = make_storage(url, config.heartbeat_seconds, config.storage_retry_seconds)
     attrs = study_attrs(config)
     kwargs = dict(storage=storage, study_name=config.study, sampler=make_sampler(config), pruner=make_pruner(config))
     try:
@@ -129,9 +109,11 @@ def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, optuna.stor
             created = True
         except optuna.exceptions.DuplicatedStudyError:
             study, created = optuna.load_study(**kwargs), False
+    except StorageUnavailable:
+        raise
     except Exception as error:  # noqa: BLE001
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot open study {config.study!r} in {mask(url)}: {scrub(first, url)}") from None
+        raise UserError(f"cannot open study {config.study!r} in {mask(url)}: "
+                        f"{scrub(driver_message(error), url)}") from None
     existing = {} if created else wait_until_ready(study)
     if existing:
         different = [key for key in ("method", "search_space", "trial_defaults", "objective")
@@ -195,7 +177,7 @@ def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
     """Queue a fresh trial with the interrupted `trial`'s parameters (and grid point)."""
-    params = trial.params or trial.system_attrs.get("fixed_params") or {}
+    params = optuna_adapter.enqueued_params(trial)
     attrs = {key: trial.user_attrs[key] for key in (GRID_POINT_ATTR,) if key in trial.user_attrs}
     study.enqueue_trial(params, user_attrs={**attrs, RETRY_OF_ATTR: trial.number, "retry_reason": reason})
 

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from common.results import EPOCH_KEYS, RUN_FIGURES, test_key
+
 MODES = ("online", "offline", "disabled")
 INIT_TIMEOUT_S = 30
-PER_EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
-                  "val/active_units")
-SUMMARY_EXTRAS = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second",
-                  "sample_quality_skipped", "sample_metrics_seconds")
 IMAGES = {  # artifact PNG -> caption of the W&B image
     "reconstructions": "test images (top) and their reconstructions",
     "samples": "decoded z ~ N(0, I) (an AE's are not samples of a generative model)",
@@ -135,7 +133,7 @@ class Tracker:
 def define_epoch_metrics(run: Any) -> None:
     """Per-epoch keys are charted against `epoch`; the summary keeps the lowest val/nelbo, not the last."""
     run.define_metric("epoch")
-    for key in PER_EPOCH_KEYS[1:]:
+    for key in EPOCH_KEYS[1:]:
         run.define_metric(key, step_metric="epoch", summary="min" if key == "val/nelbo" else None)
 
 
@@ -150,15 +148,15 @@ class TrialRun:
         return self.run.id
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        self.run.log({key: row[key] for key in PER_EPOCH_KEYS if key in row})
+        self.run.log({key: row[key] for key in EPOCH_KEYS if key in row})
 
     def finish_complete(self, metrics: dict[str, Any], artifact_dir: Path | None) -> None:
         import wandb
 
-        summary: dict[str, Any] = {f"test/{key}": _scalar(value) for key, value in metrics.items()
-                                   if key not in SUMMARY_EXTRAS and key != "num_pixels"
+        summary: dict[str, Any] = {test_key(key): _scalar(value) for key, value in metrics.items()
+                                   if key not in RUN_FIGURES and key != "num_pixels"
                                    and not isinstance(value, (list, dict)) and value is not None}
-        summary.update({key: _scalar(metrics[key]) for key in SUMMARY_EXTRAS if key in metrics})
+        summary.update({key: _scalar(metrics[key]) for key in RUN_FIGURES if key in metrics})
         summary["artifact_dir"] = str(artifact_dir) if artifact_dir else None
         summary["trial_state"] = "COMPLETE"
         media: dict[str, Any] = {}

@@ -122,11 +122,11 @@ def test_no_tensorflow_and_no_secrets(tmp_path):
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path)).returncode == 0
 
-    from analysis.load import redact
     from analysis.notebooks import Source, overregularization
+    from common.storage_url import mask
 
     url = "postgresql://alice:s3cret@db.example/vae"
-    notebook = overregularization(Source(storage=url, study="s", storage_has_secret=True), redact(url))
+    notebook = overregularization(Source(storage=url, study="s", storage_has_secret=True), mask(url))
     text = nbformat.writes(notebook)
     assert "s3cret" not in text and "alice:***@db.example" in text and "VAE_SWEEPS_STORAGE" in text
 
@@ -134,8 +134,9 @@ def test_no_tensorflow_and_no_secrets(tmp_path):
 def test_default_output_folder_sits_next_to_the_trials():
     from pathlib import Path
 
-    from analysis.report import absolute_storage, default_out
+    from analysis.report import default_out
+    from common.storage_url import normalize
 
     assert default_out("sqlite:////data/runs/sweeps.db", "s", None) == Path("/data/runs/s/report")
     assert default_out("postgresql://u@h/db", "s", None) == Path("reports/s")
-    assert absolute_storage("sqlite:///runs/x.db") == f"sqlite:///{Path('runs/x.db').resolve()}"
+    assert normalize("sqlite:///runs/x.db") == f"sqlite:///{Path('runs/x.db').resolve()}"

@@ -161,7 +161,7 @@ def test_storage_urls_and_masking(tmp_path, monkeypatch):
 
 
 def test_unreachable_storage_is_a_user_error_without_the_password(tmp_path):
-    config = make_config(tmp_path)
+    config = make_config(tmp_path).model_copy(update={"storage_retry_seconds": 1})
     url = "postgresql://alice:s3cr3t@127.0.0.1:9/sweeps"
     with pytest.raises(UserError) as caught:
         open_study(config, url)
@@ -176,7 +176,7 @@ def test_user_attrs_are_strict_json():
 
 def test_an_empty_grid_queue_gives_no_trial(tmp_path):
     """A launcher finding the grid queue empty creates no trial (no stray random point, no junk FAIL)."""
-    from sweep.worker import next_trial
+    from sweep.queue import next_trial
 
     config = make_config(tmp_path, space={"beta": [1.0]})
     launch.sweep(config, report=False)

@@ -1,0 +1,64 @@
+"""Heartbeats of the trials a launcher has handed out, and failing the trials whose heartbeats stopped.
+
+A running trial's launcher records a heartbeat every `heartbeat_seconds`; a trial that missed 3 is stale: its
+launcher died (or lost the database) and the next launcher that looks fails it and re-queues its parameters
+(`sweep.storage.requeue_stale`). Right after a database outage every launcher's heartbeats are late, so a
+launcher that has just seen the storage come back waits a grace period before judging others.
+"""
+from __future__ import annotations
+
+import threading
+
+import optuna
+
+from sweep.retry import MAX_DELAY_S, StorageUnavailable
+from sweep.retry_storage import RetryingStorage
+from sweep.storage import GRACE_HEARTBEATS
+
+
+def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, heartbeat_seconds: float) -> None:
+    """Fail (and, through the storage's callback, re-queue) trials whose launcher stopped sending heartbeats."""
+    hold_off = GRACE_HEARTBEATS * heartbeat_seconds + MAX_DELAY_S
+    if isinstance(storage, RetryingStorage) and storage.policy.recently_recovered(hold_off):
+        return
+    optuna.storages.fail_stale_trials(study)
+
+
+class Heartbeat:
+    """Records a heartbeat for every trial this launcher has handed out, every `interval` seconds."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, interval: float):
+        self.storage, self.interval = storage, interval
+        self.trial_ids: set[int] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="sweep-heartbeat", daemon=True)
+        self.thread.start()
+
+    def add(self, trial_id: int) -> None:
+        with self.lock:
+            self.trial_ids.add(trial_id)
+        self._record(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        with self.lock:
+            self.trial_ids.discard(trial_id)
+
+    def _record(self, trial_id: int) -> None:
+        try:
+            self.storage.record_heartbeat(trial_id)  # waits out a database outage (sweep.retry)
+        except StorageUnavailable:
+            pass  # the launcher's own next storage call ends it
+        except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries
+            pass
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.lock:
+                ids = list(self.trial_ids)
+            for trial_id in ids:
+                self._record(trial_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)

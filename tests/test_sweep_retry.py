@@ -1,0 +1,156 @@
+"""The retry policy for storage errors and the failure classification, on real SQLite / driver exceptions."""
+from __future__ import annotations
+
+import contextlib
+import io
+import sqlite3
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+from sweep.failures import NonFiniteTrial, classify
+from sweep.retry import RetryPolicy, StorageAway, StorageUnavailable, deferred, is_transient
+from sweep.retry_storage import RetryingStorage
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def failing(times: int, error: Exception):
+    calls = []
+
+    def call():
+        calls.append(1)
+        if len(calls) <= times:
+            raise error
+        return "ok"
+
+    return call, calls
+
+
+@contextlib.contextmanager
+def hold_exclusive_lock(database, seconds: float):
+    """Another process holds an exclusive SQLite transaction on `database` for `seconds`."""
+    code = ("import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
+            "time.sleep(float(sys.argv[2])); c.execute('COMMIT')\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(database), str(seconds)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.wait(timeout=60)
+
+
+def wrapped(message: str) -> Exception:
+    """How Optuna's RDBStorage reports a driver error: StorageInternalError raised from the driver's."""
+    try:
+        try:
+            raise sqlite3.OperationalError(message)
+        except sqlite3.OperationalError as error:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from error
+    except optuna.exceptions.StorageInternalError as outer:
+        return outer
+
+
+@pytest.mark.parametrize("message, transient", [
+    ("database is locked", True),
+    ('connection to server at "127.0.0.1", port 5432 failed: Connection refused', True),
+    ("terminating connection due to administrator command", True),
+    ("FATAL:  the database system is shutting down", True),
+    ("FATAL:  the database system is starting up", True),
+    ("server closed the connection unexpectedly", True),
+    ("cannot execute UPDATE in a read-only transaction", True),  # a failover to a replica
+    ('FATAL:  password authentication failed for user "postgres"', False),
+    ('FATAL:  database "sweeps" does not exist', False),
+    ("no such table: trials", False),
+    ("UNIQUE constraint failed", False),
+])
+def test_transient_errors_are_recognised_through_optunas_wrapper(message, transient):
+    assert is_transient(wrapped(message)) is transient
+
+
+def test_an_outage_prints_one_line_when_it_starts_and_one_when_it_ends():
+    clock, stream = FakeClock(), io.StringIO()
+    policy = RetryPolicy("postgresql://u:secret@h/db", 60, stream=stream, sleep=clock.sleep, clock=clock)
+    call, calls = failing(6, wrapped("database is locked"))
+    assert policy.call(call) == "ok" and len(calls) == 7
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("warning: storage postgresql://u:***@h/db unreachable")
+    assert "reachable again after" in lines[1] and "secret" not in stream.getvalue()
+    delays = clock.now
+    assert 0 < delays < 60
+    assert policy.call(lambda: "still ok") == "still ok" and len(stream.getvalue().splitlines()) == 2
+
+
+def test_past_the_window_the_outage_is_reported_once():
+    clock, stream = FakeClock(), io.StringIO()
+    policy = RetryPolicy("sqlite:////x.db", 10, stream=stream, sleep=clock.sleep, clock=clock)
+    call, calls = failing(10**6, wrapped("database is locked"))
+    with pytest.raises(StorageUnavailable) as caught:
+        policy.call(call)
+    assert clock.now == pytest.approx(10) and len(calls) > 3
+    assert "unreachable for 10 s" in str(caught.value) and "storage_retry_seconds" in str(caught.value)
+    assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_permanent_errors_are_raised_at_once():
+    clock = FakeClock()
+    policy = RetryPolicy("sqlite:////x.db", 10, stream=io.StringIO(), sleep=clock.sleep, clock=clock)
+    call, calls = failing(1, wrapped("no such table: trials"))
+    with pytest.raises(optuna.exceptions.StorageInternalError):
+        policy.call(call)
+    assert len(calls) == 1 and clock.now == 0
+
+
+def test_deferred_calls_do_not_wait_until_the_window_is_over():
+    clock = FakeClock()
+    policy = RetryPolicy("sqlite:////x.db", 10, stream=io.StringIO(), sleep=clock.sleep, clock=clock)
+    call, calls = failing(10**6, wrapped("database is locked"))
+    with deferred(), pytest.raises(StorageAway):
+        policy.call(call)
+    assert clock.now == 0 and len(calls) == 1
+    clock.now = 11  # the outage began 11 s ago: a deferred call now ends the launcher too
+    with deferred(), pytest.raises(StorageUnavailable):
+        policy.call(call)
+
+
+def test_a_storage_locked_by_another_process_is_waited_out(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=url)
+    stream = io.StringIO()
+    inner = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 0.1}})
+    storage = RetryingStorage(inner, RetryPolicy(url, 30, stream=stream))
+    study_id = storage.get_study_id_from_name("s")
+    with hold_exclusive_lock(tmp_path / "s.db", seconds=2.0) as holder:
+        storage.set_study_user_attr(study_id, "k", 1)
+        assert holder.poll() is not None  # it only got through once the other process let go
+    assert holder.returncode == 0
+    assert optuna.load_study(study_name="s", storage=url).user_attrs == {"k": 1}
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "database is locked" in lines[0] and "reachable again" in lines[1]
+
+
+@pytest.mark.parametrize("error, state, stop, requeue, reason", [
+    (optuna.TrialPruned("pruned at epoch 3"), "PRUNED", False, False, "pruned at epoch 3"),
+    (NonFiniteTrial("non-finite loss at epoch 2"), "FAIL", False, False, "non-finite loss at epoch 2"),
+    (ValueError("bad shape\nmore"), "FAIL", False, False, "ValueError: bad shape"),
+    (KeyboardInterrupt(), "INTERRUPTED", True, True, "interrupted (Ctrl-C or SIGTERM) while running"),
+    (StorageUnavailable("storage x unreachable", "refused"), "INTERRUPTED", True, False,
+     "storage unreachable: storage x unreachable"),
+])
+def test_failures_are_classified_in_one_place(error, state, stop, requeue, reason):
+    outcome = classify(error)
+    assert (outcome.state, outcome.stop_sweep, outcome.requeue, outcome.reason) == (state, stop, requeue, reason)
