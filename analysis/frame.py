@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.diagnose import Thresholds, diagnose
-from common.results import FAIL_REASON, RUN_FIGURES, SCALAR_TEST_KEYS
+from common.results import FAIL_REASON, RUN_FIGURES, RUN_NOTES, SCALAR_TEST_KEYS
 
 CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
 CORE_METRICS = SCALAR_TEST_KEYS
-RUN_INFO = (*RUN_FIGURES, "wandb_run_id", "artifact_dir", FAIL_REASON)
+TEXT_INFO = ("wandb_run_id", "artifact_dir", FAIL_REASON, *RUN_NOTES)
+RUN_INFO = (*RUN_FIGURES, *TEXT_INFO)
 NOT_CONFIG = {"study", "trial_number"}
 
 
@@ -79,9 +80,10 @@ def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
             row[key] = to_float(value)
     row["kl_per_dim"] = per_dim_array(values.get("test/kl_per_dim"))
     row["effective_beta"] = effective_beta(row, values)
-    for key in ("train_seconds", "eval_seconds", "epochs_run", "examples_per_second"):
-        row[key] = to_float(values.get(key))
-    for key in ("wandb_run_id", "artifact_dir", "fail_reason", "sample_quality_skipped"):
+    for key in RUN_FIGURES:
+        if key != "effective_beta":
+            row[key] = to_float(values.get(key))
+    for key in TEXT_INFO:
         value = values.get(key)
         row[key] = str(value) if value not in (None, "") else None
     return row

@@ -9,7 +9,8 @@ SAMPLE_METRICS = ("sample_fd", "sample_confidence", "sample_coverage", "classifi
 TEST_METRICS = ("recon_nll", "kl", "nelbo", "iwae_nll", "kl_per_dim", "active_units", "mutual_info",
                 "recon_diversity", "sharpness", *SAMPLE_METRICS)
 RUN_FIGURES = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second",
-               "sample_quality_skipped", "sample_metrics_seconds")
+               "sample_metrics_seconds")
+RUN_NOTES = ("sample_quality_skipped",)  # text: why the sample metrics are missing (no labels, ...)
 EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
               "val/active_units")
 FAIL_REASON = "fail_reason"  # user attr / W&B summary key: why a trial did not complete

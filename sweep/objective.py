@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import optuna
 
-from common.results import RUN_FIGURES, TEST_METRICS, test_key
+from common.results import RUN_FIGURES, RUN_NOTES, TEST_METRICS, test_key
 from sweep.config import SweepConfig
 from sweep.failures import NonFiniteTrial, classify
 from sweep.retry import StorageAway, deferred
@@ -22,7 +22,7 @@ from sweep.tracking import Tracker, TrialRun
 from vae.config import TrialConfig, build_trial_config
 
 METRICS = TEST_METRICS
-EXTRAS = RUN_FIGURES
+EXTRAS = (*RUN_FIGURES, *RUN_NOTES)
 DENSITY_OBJECTIVES = ("nelbo", "iwae_nll")  # undefined for the AE, which is not a density model
 EpochHook = Callable[[int, dict[str, float]], None]
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from common.results import EPOCH_KEYS, RUN_FIGURES, test_key
+from common.results import EPOCH_KEYS, RUN_FIGURES, RUN_NOTES, test_key
+
+RUN_INFO = (*RUN_FIGURES, *RUN_NOTES)
 
 MODES = ("online", "offline", "disabled")
 INIT_TIMEOUT_S = 30
@@ -154,9 +156,9 @@ class TrialRun:
         import wandb
 
         summary: dict[str, Any] = {test_key(key): _scalar(value) for key, value in metrics.items()
-                                   if key not in RUN_FIGURES and key != "num_pixels"
+                                   if key not in RUN_INFO and key != "num_pixels"
                                    and not isinstance(value, (list, dict)) and value is not None}
-        summary.update({key: _scalar(metrics[key]) for key in RUN_FIGURES if key in metrics})
+        summary.update({key: _scalar(metrics[key]) for key in RUN_INFO if key in metrics})
         summary["artifact_dir"] = str(artifact_dir) if artifact_dir else None
         summary["trial_state"] = "COMPLETE"
         media: dict[str, Any] = {}
