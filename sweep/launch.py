@@ -108,7 +108,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
     from sweep.pool import run_sweep
     from sweep.progress import SweepProgress, results_table
     from sweep.search import planned_trials
-    from sweep.storage import mask, open_study, resolve_url
+    from sweep.storage import counted, mask, open_study, resolve_url
     from sweep.tracking import Tracker
 
     check_writable(config)
@@ -121,6 +121,9 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
     print(f"study {config.study!r} ({config.search.method}, {total} trials) in {mask(url)}; "
           f"{workers} worker{'s' if workers > 1 else ''}; W&B {tracker.mode}"
           + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""), flush=True)
+    done = len(counted(study))
+    if done:
+        print(f"{done} of {total} trials already finished, resuming", flush=True)
     progress = SweepProgress(study, total)
     try:
         run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, workers)
