@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from sweep.cli import OneLineParser, config_path, quiet_logging, run_main
+from sweep.cli import PROJECT_ROOT, OneLineParser, config_path, quiet_logging, run_main
 from sweep.config import SweepConfig, load_config
 from vae.config import UserError, deep_merge, parse_overrides
 
@@ -140,15 +141,24 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
 
 
 def run_report(url: str, config: SweepConfig, root: Path) -> int:
-    """`python -m analysis.report` on the study, in-process, if the analysis package is there."""
+    """`python -m analysis.report` on the study, if the analysis package is there.
+
+    It runs as a child process in its own session: a terminal's Ctrl-C reaches only this launcher, which then
+    kills the report (its notebook kernel exits when its parent is gone) and exits 130 as at any other moment."""
     if importlib.util.find_spec("analysis.report") is None:
         print("report: skipped (analysis.report is not installed)")
         return 0
-    from analysis import report
-
     out = root / config.study / "report"
     print(f"report: writing {out} ...", flush=True)
-    code = report.main(["--storage", url, "--study", config.study, "--out", str(out)])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "analysis.report", "--storage", url, "--study", config.study, "--out", str(out)]
+    report = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        code = report.wait()
+    except KeyboardInterrupt:
+        report.kill()
+        report.wait()
+        raise
     if code != 0:
         print(f"warning: the report was not written (exit code {code}); the sweep itself is complete",
               file=sys.stderr)
