@@ -1,4 +1,4 @@
-"""The collapse flag of DESIGN.md, with its thresholds as parameters and the evidence behind each flag.
+"""The collapse flag (docs/metrics.md), with its thresholds as parameters and the evidence behind each flag.
 
 VAE rows (finished trials):
 - `collapsed` if active_units <= `Thresholds.active_units_collapsed` (default 0: no unit carries information)

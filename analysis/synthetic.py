@@ -1,6 +1,6 @@
 """Synthetic sweep studies at the scale of real searches, for tests and `python -m benchmarks` (no training).
 
-`add_trials(study, n_trials)` writes trials shaped like the sweep's (docs/CONTRACT.md: the trial config and every
+`add_trials(study, n_trials)` writes trials shaped like the sweep's (docs/storage.md: the trial config and every
 `test/<metric>` as user attrs) with Optuna's public `create_trial` / `Study.add_trials`: continuous β (log-uniform,
 as TPE samples it), latent_dim 2–64, arch mlp/conv, reduction sum/mean, a few AE baselines, every configuration
 repeated over `seeds` seeds, and a share of FAIL and PRUNED trials.

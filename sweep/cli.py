@@ -1,14 +1,14 @@
-"""What the sweep CLIs share: one-line errors with exit code 2, and quiet third-party logging."""
+"""What the sweep CLIs share: one-line errors with exit code 2, clean stops on signals, quiet third-party logging."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import warnings
 from pathlib import Path
 from typing import Callable
 
 from common.cli import USER_ERROR_EXIT, OneLineParser  # noqa: F401 - the sweep CLIs' parser
+from sweep.interrupts import stop_on_signals
 from sweep.retry import STORAGE_UNAVAILABLE_EXIT, StorageUnavailable
 from vae.config import UserError
 
@@ -17,26 +17,21 @@ INTERRUPTED_EXIT = 130
 
 
 def run_main(body: Callable[[], int]) -> int:
-    """Run a CLI body: a `UserError` becomes one line on stderr and exit code 2; Ctrl-C (or SIGTERM) exits 130;
-    a storage unreachable past its retry window exits 75."""
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return body()
-    except UserError as error:
-        print(f"error: {str(error).splitlines()[0] if str(error) else 'invalid input'}", file=sys.stderr)
-        return USER_ERROR_EXIT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED_EXIT
-    except StorageUnavailable as error:  # a database outage longer than storage_retry_seconds
-        print(f"error: {error}", file=sys.stderr)
-        return STORAGE_UNAVAILABLE_EXIT
-
-
-def _terminate(signum, frame) -> None:
-    """SIGTERM (e.g. a cluster scheduler stopping the job) ends a sweep like Ctrl-C: running trials re-queued."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    """Run a CLI body: a `UserError` becomes one line on stderr and exit code 2; SIGINT (Ctrl-C) or SIGTERM
+    exits 130, even if SIGINT was ignored when the process started (`sweep.interrupts`); a storage unreachable
+    past its retry window exits 75."""
+    with stop_on_signals():
+        try:
+            return body()
+        except UserError as error:
+            print(f"error: {str(error).splitlines()[0] if str(error) else 'invalid input'}", file=sys.stderr)
+            return USER_ERROR_EXIT
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return INTERRUPTED_EXIT
+        except StorageUnavailable as error:  # a database outage longer than storage_retry_seconds
+            print(f"error: {error}", file=sys.stderr)
+            return STORAGE_UNAVAILABLE_EXIT
 
 
 def quiet_logging() -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from sweep.cli import OneLineParser, config_path, quiet_logging, run_main
+from sweep.cli import PROJECT_ROOT, OneLineParser, config_path, quiet_logging, run_main
 from sweep.config import SweepConfig, load_config
 from vae.config import UserError, deep_merge, parse_overrides
 
@@ -154,7 +155,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
     from sweep.pool import run_sweep
     from sweep.progress import SweepProgress, results_table
     from sweep.search import planned_trials
-    from sweep.storage import mask, open_study, resolve_url
+    from sweep.storage import counted, mask, open_study, resolve_url
     from sweep.tracking import Tracker
 
     check_writable(config)
@@ -167,6 +168,9 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
     print(f"study {config.study!r} ({config.search.method}, {total} trials) in {mask(url)}; "
           f"{workers} worker{'s' if workers > 1 else ''}; W&B {tracker.mode}"
           + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""), flush=True)
+    done = len(counted(study))
+    if done:
+        print(f"{done} of {total} trials already finished, resuming", flush=True)
     progress = SweepProgress(study, total)
     try:
         run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, workers)
@@ -183,15 +187,24 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
 
 
 def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:
-    """`python -m analysis.report` on the study, in-process, if the analysis package is there."""
+    """`python -m analysis.report` on the study, if the analysis package is there; then the study's W&B report run.
+
+    It runs as a child process in its own session: a terminal's Ctrl-C reaches only this launcher, which then
+    kills the report (its notebook kernel exits when its parent is gone) and exits 130 as at any other moment."""
     if importlib.util.find_spec("analysis.report") is None:
         print("report: skipped (analysis.report is not installed)")
         return 0
-    from analysis import report
-
     out = root / config.study / "report"
     print(f"report: writing {out} ...", flush=True)
-    code = report.main(["--storage", url, "--study", config.study, "--out", str(out)])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "analysis.report", "--storage", url, "--study", config.study, "--out", str(out)]
+    report = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        code = report.wait()
+    except KeyboardInterrupt:
+        report.kill()
+        report.wait()
+        raise
     if code != 0:
         print(f"warning: the report was not written (exit code {code}); the sweep itself is complete",
               file=sys.stderr)

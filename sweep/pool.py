@@ -27,6 +27,7 @@ from sweep.config import SweepConfig
 from sweep.heartbeat import Heartbeat, fail_stale
 from sweep.queue import interrupt, next_trial, run_trial
 from sweep.retry import STORAGE_UNAVAILABLE_EXIT, StorageUnavailable
+from sweep.interrupts import blocked_in_children, interrupts_deferred, unblock
 from sweep.storage import running
 
 STOP = None  # message to a worker: no more trials
@@ -42,6 +43,10 @@ def run_sweep(study: optuna.Study, storage: optuna.storages.BaseStorage, config:
             _run_inline(study, storage, config, make_objective(progress.epoch), progress, heartbeat)
         else:
             _Pool(study, storage, config, progress, heartbeat, workers).run()
+    except KeyboardInterrupt:  # whatever it was doing: every trial it handed out and that still runs is re-queued
+        for trial_id in sorted(heartbeat.trial_ids):
+            interrupt(study, storage, trial_id, "interrupted (Ctrl-C or SIGTERM) while running")
+        raise
     finally:
         heartbeat.stop()
 
@@ -59,13 +64,15 @@ def _wait_for_others(study: optuna.Study, config: SweepConfig, progress: Events)
 def _run_inline(study, storage, config, objective, progress, heartbeat: Heartbeat) -> None:
     while True:
         fail_stale(study, storage, config.heartbeat_seconds)
-        trial = next_trial(study, storage, config)
+        with interrupts_deferred():  # a trial taken is a trial recorded as ours
+            trial = next_trial(study, storage, config)
+            if trial is not None:
+                heartbeat.add(optuna_adapter.trial_id(trial))
         if trial is None:
             if _wait_for_others(study, config, progress):
                 continue
             return
         trial_id = optuna_adapter.trial_id(trial)
-        heartbeat.add(trial_id)
         try:
             frozen = run_trial(study, storage, trial, objective)
         finally:
@@ -80,7 +87,8 @@ class _Pool:
         self.study, self.storage, self.config, self.progress, self.heartbeat = study, storage, config, progress, heartbeat
         self.context = multiprocessing.get_context("spawn")
         self.threads = max(1, (os.cpu_count() or 1) // size)
-        self.workers = [self._start() for _ in range(size)]
+        self.size = size
+        self.workers: list = []
         self.busy: dict[Any, int] = {}  # worker -> trial id
 
     def _start(self):
@@ -88,12 +96,15 @@ class _Pool:
         process = self.context.Process(target=worker_main, name="sweep-worker", daemon=False,
                                        args=(self.config.model_dump(), self.study.study_name, self.storage.url,
                                              child_end, self.threads, os.getpid()))
-        process.start()
+        with blocked_in_children():
+            process.start()
         child_end.close()
         return process, parent_end
 
     def run(self) -> None:
         try:
+            while len(self.workers) < self.size:
+                self.workers.append(self._start())
             self._loop()
         except KeyboardInterrupt:
             self._interrupt_workers()
@@ -108,17 +119,18 @@ class _Pool:
         while True:
             fail_stale(self.study, self.storage, self.config.heartbeat_seconds)
             for worker in [w for w in self.workers if w not in self.busy]:
-                trial = next_trial(self.study, self.storage, self.config)
-                if trial is None:
-                    break
-                trial_id = optuna_adapter.trial_id(trial)
-                self.heartbeat.add(trial_id)
-                try:
-                    worker[1].send(trial_id)
-                except (OSError, ValueError):  # it died while idle: a fresh one takes the trial
-                    worker = self._restart(worker)
-                    worker[1].send(trial_id)
-                self.busy[worker] = trial_id
+                with interrupts_deferred():  # a trial taken is a trial recorded as ours
+                    trial = next_trial(self.study, self.storage, self.config)
+                    if trial is None:
+                        break
+                    trial_id = optuna_adapter.trial_id(trial)
+                    self.heartbeat.add(trial_id)
+                    try:
+                        worker[1].send(trial_id)
+                    except (OSError, ValueError):  # it died while idle: a fresh one takes the trial
+                        worker = self._restart(worker)
+                        worker[1].send(trial_id)
+                    self.busy[worker] = trial_id
             if not self.busy:
                 if _wait_for_others(self.study, self.config, self.progress):
                     continue
@@ -164,11 +176,12 @@ class _Pool:
         return fresh
 
     def _interrupt_workers(self) -> None:
-        """Ctrl-C: each worker re-queues its running trial and exits; anything left RUNNING is re-queued here."""
-        for process, _ in self.workers:
+        """Ctrl-C: each busy worker re-queues its running trial and exits; anything left RUNNING is re-queued here.
+        Idle (or still starting) workers are stopped by `_stop_workers`."""
+        for process, _ in self.busy:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGINT)
-        for process, _ in self.workers:
+        for process, _ in self.busy:
             process.join(timeout=60)
         for trial_id in self.busy.values():
             interrupt(self.study, self.storage, trial_id, "interrupted (Ctrl-C) while running")
@@ -209,9 +222,19 @@ def _interrupt_once(signum, frame) -> None:
 
 def worker_main(config_data: dict, study_name: str, url: str, conn, threads: int, launcher_pid: int) -> None:
     """A worker process: run the trials the launcher sends until told to stop."""
-    _die_with_parent(launcher_pid)
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
+    unblock()  # started with both blocked (`_Pool._start`); one that came meanwhile is raised now
+    try:
+        _die_with_parent(launcher_pid)
+        _work(config_data, study_name, url, conn, threads)
+    except KeyboardInterrupt:  # run_trial already re-queued the running trial
+        sys.exit(130)
+    except EOFError:  # the launcher is gone
+        sys.exit(0)
+
+
+def _work(config_data: dict, study_name: str, url: str, conn, threads: int) -> None:
     os.environ["VAE_SWEEPS_THREADS"] = str(threads)
     from sweep.cli import quiet_logging
     from sweep.objective import Objective
@@ -232,10 +255,6 @@ def worker_main(config_data: dict, study_name: str, url: str, conn, threads: int
         while (trial_id := conn.recv()) is not STOP:
             run_trial(study, storage, optuna_adapter.attach(study, trial_id), objective)
             conn.send(("done", trial_id))
-    except KeyboardInterrupt:  # run_trial already re-queued the running trial
-        sys.exit(130)
-    except EOFError:  # the launcher is gone
-        sys.exit(0)
     except (StorageUnavailable, UserError) as error:  # the trial goes stale and is re-queued
         try:
             conn.send(("unavailable", str(error)))

@@ -24,6 +24,7 @@ from sweep import optuna_adapter
 from sweep.config import Range, SweepConfig
 from sweep.retry import RetryPolicy, StorageUnavailable, driver_message
 from sweep.retry_storage import RetryingStorage
+from sweep.interrupts import interrupts_deferred
 from sweep.search import GRID_POINT_ATTR, grid_params, make_pruner, make_sampler
 from vae.config import UserError
 
@@ -89,7 +90,7 @@ def _schema_race(error: BaseException | None) -> bool:
 
 
 def study_attrs(config: SweepConfig) -> dict[str, Any]:
-    """What a study records about itself (docs/CONTRACT.md); also used to refuse mixing two sweeps."""
+    """What a study records about itself (docs/storage.md); also used to refuse mixing two sweeps."""
     space = {key: (dim.model_dump() if isinstance(dim, Range) else dim) for key, dim in config.searched().items()}
     attrs: dict[str, Any] = {"search_space": space, "method": config.search.method,
                              "trial_defaults": config.trial_defaults(), "objective": config.search.objective}
@@ -122,12 +123,13 @@ def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, RetryingSto
             raise UserError(f"study {config.study!r} in {mask(url)} exists with a different "
                             f"{' and '.join(different)}; refusing to mix sweeps (choose another --study)")
     if not existing.get("ready"):  # we created it, or its creator died before finishing this
-        for key, value in attrs.items():
-            study.set_user_attr(key, value)
-        study.set_metric_names([f"test {config.search.objective}"])  # the dashboard's label of the value
-        if config.search.method == "grid":
-            enqueue_grid(study, config)
-        study.set_user_attr("ready", True)
+        with interrupts_deferred():  # Ctrl-C here would leave it unready: others would wait READY_TIMEOUT_S
+            for key, value in attrs.items():
+                study.set_user_attr(key, value)
+            study.set_metric_names([f"test {config.search.objective}"])  # the dashboard's label of the value
+            if config.search.method == "grid":
+                enqueue_grid(study, config)
+            study.set_user_attr("ready", True)
     return study, storage
 
 

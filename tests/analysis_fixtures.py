@@ -1,5 +1,5 @@
 """Test data for the analysis tests: a real SQLite Optuna study written the way the sweep writes it
-(docs/CONTRACT.md), tiny artifact folders with reconstructions.npz, and the answers the report must find.
+(docs/storage.md), tiny artifact folders with reconstructions.npz, and the answers the report must find.
 
 The grid: beta {0.1, 1, 4} x reduction {sum, mean} x arch {mlp, conv}, latent_dim 8, plus one AE and one
 failed trial. `sum` runs are healthy; `mean` runs collapse for beta >= 1 (effective beta = beta x 784) and
@@ -150,7 +150,7 @@ for trial in spec["trials"]:
 
 
 def wandb_trials(root: Path, group: str = STUDY, numbers: tuple[int, ...] = (0, 6, 12)) -> list[dict[str, Any]]:
-    """The same trials as make_study (by number) as W&B runs would record them (CONTRACT.md: W&B run)."""
+    """The same trials as make_study (by number) as W&B runs would record them (docs/storage.md: Weights & Biases)."""
     points = [{"beta": b, "reduction": r, "arch": a} for b in BETAS for r in ("sum", "mean") for a in ("mlp", "conv")]
     points.append({"beta": 1.0, "reduction": "sum", "arch": "mlp", "model": "ae"})
     trials = []

@@ -1,4 +1,4 @@
-"""The bad-input matrix (issue 6): `python -m sweep.launch` refuses each bad input with exit code 2, one `error:`
+"""The bad-input matrix: `python -m sweep.launch` refuses each bad input with exit code 2, one `error:`
 line naming the problem, no traceback, and nothing changed in an existing study's storage or output folder.
 
 A module-scoped baseline runs one tiny real sweep; every bad invocation then points at (a copy of) that `--out` and

@@ -18,7 +18,7 @@ TRIAL_ATTRS = {f"test/{m}" for m in METRICS} | {
 ARTIFACTS = ("reconstructions.png", "samples.png", "metrics.json", "history.csv")
 TINY_TRIAL = """\
 trial:
-  dataset: mnist5k
+  dataset: digits
   arch: mlp
   hidden: [32]
   latent_dim: 2
@@ -94,6 +94,7 @@ def test_relaunching_resumes_without_rerunning(smoke):
     runs_before = len(wandb_runs(out))
     again = launch(REPO / "configs" / "smoke.yaml", out)
     assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{len(before)} of {len(before)} trials already finished, resuming" in again.stdout
     assert {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")} == before
     assert len(wandb_runs(out)) == runs_before
 

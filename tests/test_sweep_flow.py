@@ -1,5 +1,5 @@
 """The sweep's control flow in-process with a fake `vae.train.run` (no TensorFlow): grid queue, resume,
-NaN trials, pruning, the user attrs of docs/CONTRACT.md, refusing to mix studies, storage URLs."""
+NaN trials, pruning, the user attrs of docs/storage.md, refusing to mix studies, storage URLs."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from sweep.config import validate
 from sweep.storage import default_url, mask, open_study, resolve_url, scrub
 from vae.config import UserError
 
-CONTRACT_ATTRS = {f"test/{m}" for m in objective.METRICS} | {
+STORED_ATTRS = {f"test/{m}" for m in objective.METRICS} | {
     "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
 
 
@@ -76,7 +76,7 @@ def test_grid_runs_every_point_once_and_records_the_contract(tmp_path, capsys):
     points = sorted((t.params["beta"], t.params["reduction"], t.params["model"]) for t in trials)
     assert len(set(points)) == 5
     vae = next(t for t in trials if t.params["model"] == "vae")
-    assert CONTRACT_ATTRS <= set(vae.user_attrs)
+    assert STORED_ATTRS <= set(vae.user_attrs)
     assert vae.value == vae.user_attrs["test/nelbo"]
     assert vae.user_attrs["config"]["beta"] == vae.params["beta"] and vae.user_attrs["config"]["latent_dim"] == 2
     assert Path(vae.user_attrs["artifact_dir"]) == tmp_path / "runs" / "t" / f"trial-{vae.number}"

@@ -94,3 +94,22 @@ def test_corrupt_npz_and_npz_without_x(tmp_path):
     no_x = tmp_path / "no_x.npz"
     np.savez(no_x, images=np.zeros((20, 8, 8)))
     assert_one_line_error(run_cli("-m", "vae.train", "--set", f"dataset=npz:{no_x}"), "no array 'x'", "images")
+
+
+def test_a_nan_loss_is_one_line_exit_2(tmp_path):
+    result = run_cli("-m", "vae.train", "--set", "likelihood=gaussian", "--set", "gaussian_sigma=1e-30",
+                     "--set", "hidden=[8]", "--set", "latent_dim=2", "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, "non-finite training loss at epoch 0")
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_lists_every_key_with_its_default_and_allowed_values():
+    from vae.config import TrialConfig
+
+    result = run_cli("-m", "vae.train", "--help")
+    assert result.returncode == 0, result.stderr
+    keys = {line.split()[0]: line for line in result.stdout.split("keys for --set")[1].splitlines()[1:]}
+    assert set(keys) == set(TrialConfig.model_fields)
+    assert "sum | mean" in keys["reduction"] and "(default: sum)" in keys["reduction"]
+    assert "npz:PATH" in keys["dataset"] and "(default: mnist5k)" in keys["dataset"]
+    assert "float > 0" in keys["beta"] and "int >= 1" in keys["latent_dim"]

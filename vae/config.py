@@ -12,14 +12,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vae.errors import UserError
+
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 DATASETS = ("mnist5k", "digits", *KERAS_DATASETS)
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned")
-
-
-class UserError(Exception):
-    """A problem with the user's input: reported as one line, exit code 2, no traceback."""
 
 
 class TrialConfig(BaseModel):

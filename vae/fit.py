@@ -18,14 +18,17 @@ import collections
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from vae.tf_runtime import keras, tf
 
 from vae.config import TrialConfig
 from vae.data import Splits
 from vae.evaluate import Evaluator
+from vae.errors import NonFiniteLoss
 from vae.model import VAE
-from vae.train import EpochHook, NonFiniteLoss
+
+EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's history row)
 
 XLA_STEP = {"mlp": True, "conv": False}  # per arch: whole step in XLA, else oneDNN kernels + XLA optimizer update
 # Keys whose values live in variables or outside the compiled functions: changing them needs no new trace.

@@ -1,6 +1,6 @@
 """Test-set metrics as numpy functions (no TensorFlow): numpy in, numpy/float out.
 
-All quantities are in nats per example. See DESIGN.md, "Metrics".
+All quantities are in nats per example; docs/metrics.md has every formula.
 """
 from __future__ import annotations
 

@@ -11,18 +11,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import numpy as np
 
 from vae import data, metrics, plots, quality
-from vae.config import TrialConfig, UserError, build_trial_config, parse_overrides
+from vae.config import DATASETS, TrialConfig, build_trial_config, parse_overrides
+from vae.errors import NonFiniteLoss, UserError
 
-EpochHook = Callable[[int, dict[str, float]], None]
-
-
-class NonFiniteLoss(RuntimeError):
-    """The training loss became NaN or infinite; the message is a one-line reason."""
+if TYPE_CHECKING:
+    from vae.fit import EpochHook
 
 
 @dataclass
@@ -101,22 +99,40 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
     return out_dir
 
 
+def describe_keys() -> str:
+    """One line per TrialConfig key: its default and the values it accepts (for --help)."""
+    bounds = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    lines = []
+    for name, field in TrialConfig.model_fields.items():
+        if get_origin(field.annotation) is Literal:
+            allowed = " | ".join(get_args(field.annotation))
+        elif name == "dataset":
+            allowed = " | ".join(DATASETS) + " | npz:PATH"
+        else:
+            kind = field.annotation.__name__ if isinstance(field.annotation, type) else str(field.annotation)
+            limits = [f"{sign} {getattr(item, attr)}" for item in field.metadata
+                      for attr, sign in bounds.items() if getattr(item, attr, None) is not None]
+            allowed = kind + (" " + ", ".join(limits) if limits else "")
+        default = field.get_default(call_default_factory=True)
+        lines.append(f"  {name:<17} {allowed}  (default: {default})")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="keys for --set (see docs/config.md):\n" + describe_keys())
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a TrialConfig key, e.g. --set beta=4 --set reduction=mean")
+                        help="override a config key (listed below), e.g. --set beta=4 --set reduction=mean")
     parser.add_argument("--out", default="runs/single", help="artifact folder (default: runs/single)")
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
     args = parser.parse_args(argv)
     try:
         config = build_trial_config(parse_overrides(args.set), source="--set")
         result = run(config, args.out, verbose=args.verbose)
-    except UserError as error:
+    except (UserError, NonFiniteLoss) as error:  # a NaN loss comes from the chosen settings: a user error too
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except NonFiniteLoss as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     shown = {key: value for key, value in result.metrics.items() if key != "kl_per_dim"}
     print(json.dumps(shown, indent=2))
     print(f"artifacts: {result.artifact_dir}")
