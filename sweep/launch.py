@@ -44,13 +44,6 @@ def auto_workers(cores: int, available_bytes: int, per_worker_bytes: int = WORKE
     return max(1, min(cores, available_bytes // per_worker_bytes))
 
 
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def available_memory() -> int:
     """Bytes the kernel reports as available for new processes (`MemAvailable`), else the free pages."""
     try:
@@ -103,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         workers = args.workers
         if workers == "auto":
+            from sweep.pool import usable_cores
+
             workers = auto_workers(usable_cores(), available_memory())
         overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))
         config = load_config(config_path(args.config), overrides)

@@ -51,6 +51,14 @@ def run_sweep(study: optuna.Study, storage: optuna.storages.BaseStorage, config:
         heartbeat.stop()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a SLURM task's allocation, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _wait_for_others(study: optuna.Study, config: SweepConfig, progress: Events) -> bool:
     """True if trials are running elsewhere (after waiting a heartbeat for them); False if the sweep is done."""
     others = running(study)
@@ -86,7 +94,7 @@ class _Pool:
     def __init__(self, study, storage, config: SweepConfig, progress: Events, heartbeat: Heartbeat, size: int):
         self.study, self.storage, self.config, self.progress, self.heartbeat = study, storage, config, progress, heartbeat
         self.context = multiprocessing.get_context("spawn")
-        self.threads = max(1, (os.cpu_count() or 1) // size)
+        self.threads = max(1, usable_cores() // size)
         self.size = size
         self.workers: list = []
         self.busy: dict[Any, int] = {}  # worker -> trial id
