@@ -156,8 +156,21 @@ def one_process_peaks(log=print) -> list[float]:
     return peaks
 
 
-if __name__ == "__main__":  # python -m benchmarks.main_job [N ...] | inline
-    if sys.argv[1:] == ["inline"]:
+def main(argv: list[str] | None = None) -> int:
+    from common.cli import OneLineParser
+
+    parser = OneLineParser(prog="python -m benchmarks.main_job", description=__doc__.split("\n\n")[0])
+    parser.add_argument("workers", nargs="*", type=int, default=[1, 2],
+                        help="--workers values to measure (default: 1 2)")
+    parser.add_argument("--inline", action="store_true",
+                        help="instead: one process trains every structure of the default sweep (peak memory)")
+    args = parser.parse_args(argv)
+    if args.inline:
         one_process_peaks()
     else:
-        measure(workers=[int(arg) for arg in sys.argv[1:]] or (1, 2))
+        measure(workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
