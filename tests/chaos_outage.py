@@ -39,7 +39,7 @@ def main() -> int:
         log = root / f"launcher-{index}-{len(logs)}.txt"
         logs.append(log)
         command = [sys.executable, "-m", "sweep.launch", "configs/smoke.yaml", "--out", str(root / f"m{index}"),
-                   "--no-report", "--storage", url, *GRID, *TINY]
+                   "--no-report", "--storage", url, *GRID, *TINY, "--workers", "1"]
         return subprocess.Popen(command, cwd=REPO, env=ENV, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
     with postgres_server() as url:

@@ -24,7 +24,7 @@ STORAGE_UNAVAILABLE_EXIT = 75  # README "Running on many machines"
 def start(out: Path, *extra: str) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "sweep.launch", "configs/smoke.yaml", "--out", str(out), "--no-report",
-               *GRID, *TINY, *extra]
+               *GRID, *TINY, "--workers", "1", *extra]
     return subprocess.Popen(command, cwd=REPO, env=ENV, stdout=(out / "stdout.txt").open("w"),
                             stderr=(out / "stderr.txt").open("w"), text=True)
 

@@ -52,7 +52,7 @@ sys.exit(main())
 
 
 def launch_args(out: Path, *extra: str) -> list[str]:
-    return ["configs/smoke.yaml", "--out", str(out), "--wandb-mode", "offline", *TINY, *extra]
+    return ["configs/smoke.yaml", "--out", str(out), "--wandb-mode", "offline", *TINY, "--workers", "1", *extra]
 
 
 def run_signalled(out: Path, moment: str, call: int, signum: int, *extra: str, target: str = "self",

@@ -29,7 +29,7 @@ ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "TF_CPP_MI
 
 def launch_command(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "sweep.launch", "configs/smoke.yaml", "--out", str(out), "--no-report",
-            "--set", "heartbeat_seconds=1", *GRID, *TINY, *extra]
+            "--set", "heartbeat_seconds=1", *GRID, *TINY, "--workers", "1", *extra]
 
 
 def launch(out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
