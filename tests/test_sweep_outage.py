@@ -90,7 +90,7 @@ def test_two_launchers_ride_out_postgresql_restarts_at_start_up_mid_trial_and_wh
         assert "Traceback" not in text and PASSWORD not in text
         assert "error:" not in text
     assert all("reachable again" in text for text in texts), texts
-    assert sum(len(list((out / "smoke").glob("trial-*"))) for out in outs) >= 6
+    assert sum(len(list((out / "smoke").glob("trial-*"))) for out in outs) >= 4  # every point trained (re-runs add more)
 
 
 def test_an_outage_longer_than_the_window_exits_75_and_a_relaunch_loses_nothing(tmp_path):
