@@ -1,10 +1,7 @@
-"""Image grids written as PNG (numpy + Pillow, no plotting library)."""
+"""Image grids as one uint8 canvas (numpy only); vae.plots and analysis.samples label and save them."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-from PIL import Image
 
 
 def tile(images: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
@@ -17,9 +14,3 @@ def tile(images: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
         top, left = pad + (index // columns) * (height + pad), pad + (index % columns) * (width + pad)
         canvas[top:top + height, left:left + width] = image
     return (canvas * 255).round().astype(np.uint8)
-
-
-def save_grid(path: Path, images: np.ndarray, columns: int, scale: int = 2) -> None:
-    canvas = tile(images, columns)
-    picture = Image.fromarray(canvas[..., 0] if canvas.shape[-1] == 1 else canvas)
-    picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
