@@ -16,6 +16,7 @@ Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `swee
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -85,7 +86,7 @@ def kernel_env(storage: str | None) -> dict[str, str]:
     return env
 
 
-def execute(notebook, out: Path, env: dict[str, str]) -> None:
+async def execute(notebook, out: Path, env: dict[str, str]) -> None:
     """Run every cell in a fresh python3 kernel (cwd = out); raise RuntimeError naming the failing cell."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -99,7 +100,7 @@ def execute(notebook, out: Path, env: dict[str, str]) -> None:
             config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}})
             client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=config,
                                     resources={"metadata": {"path": str(out)}})
-            client.execute(env=env)
+            await client.async_execute(env=env)
     except CellExecutionError as error:
         ename = getattr(error, "ename", "error")
         evalue = str(getattr(error, "evalue", "")).splitlines()
@@ -108,6 +109,23 @@ def execute(notebook, out: Path, env: dict[str, str]) -> None:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 raise RuntimeError(f"{output.get('ename')}: {output.get('evalue')}")
+
+
+def execute_all(notebooks: dict, out: Path, env: dict[str, str]) -> None:
+    """Execute the notebooks side by side (one kernel each: the kernels' imports and figures use every core),
+    write each `.ipynb` whatever happened to it, then raise the first failure."""
+    import nbformat
+
+    async def run_all():
+        return await asyncio.gather(*(execute(notebook, out, env) for notebook in notebooks.values()),
+                                    return_exceptions=True)
+
+    outcomes = asyncio.run(run_all())
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, out / f"{name}.ipynb")
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def to_html(notebook) -> str:
@@ -119,8 +137,6 @@ def to_html(notebook) -> str:
 
 
 def build(args: argparse.Namespace) -> tuple[Path, str]:
-    import nbformat
-
     from analysis.narrative import headline
 
     thresholds = Thresholds(recon_diversity_collapsed=args.diversity_threshold,
@@ -136,12 +152,9 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     source = Source(storage=storage, study=study, wandb_dir=wandb_dir, project_root=str(PROJECT_ROOT),
                     storage_has_secret=secret, thresholds=thresholds.as_dict())
     env = kernel_env(storage if secret else None)
-    for name, builder in NOTEBOOKS.items():
-        notebook = builder(source, mask(storage) if storage else None)
-        try:
-            execute(notebook, out, env)
-        finally:
-            nbformat.write(notebook, out / f"{name}.ipynb")
+    notebooks = {name: builder(source, mask(storage) if storage else None) for name, builder in NOTEBOOKS.items()}
+    execute_all(notebooks, out, env)
+    for name, notebook in notebooks.items():
         (out / f"{name}.html").write_text(to_html(notebook), encoding="utf-8")
     return out, headline(df)
 
