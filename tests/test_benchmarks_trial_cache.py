@@ -23,10 +23,16 @@ def test_cached_trial_equals_fresh_build(train):
 
     config = TrialConfig(hidden=[64, 32], latent_dim=4, epochs=2, iwae_samples=5, seed=3)
     fresh = train(config, fresh=True)
+    mean = config.model_copy(update={"reduction": "mean"})
+    fresh_mean = train(mean, fresh=True)
     train(config.model_copy(update={"beta": 4.0, "learning_rate": 3e-3, "seed": 1}))  # same structure
     assert fit.cached_structures() == 1
     reused = train(config)
+    reused_mean = train(mean)  # the reduction is a weight in the loss, not another graph
+    assert fit.cached_structures() == 1
     for key in ("nelbo", "iwae_nll", "kl", "recon_nll", "active_units"):
         assert reused[key] == fresh[key], key
+        assert reused_mean[key] == fresh_mean[key], key
+    assert fresh_mean["kl"] < fresh["kl"]  # the mean run really trained with the pixel-averaged loss
     train(config.model_copy(update={"latent_dim": 5}))  # new structure: a second cache entry
     assert fit.cached_structures() == 2

@@ -88,6 +88,16 @@ def test_reduce_pixels_sum_versus_mean():
     assert as_numpy(losses.reduce_pixels(per_pixel, "mean")).tolist() == [1.0, 1.0]
 
 
+def test_recon_weight_turns_the_pixel_sum_into_either_reduction():
+    per_pixel = tf.constant(np.random.default_rng(0).random((3, 28, 28, 1)), tf.float32)
+    summed = as_numpy(losses.reduce_pixels(per_pixel, "sum"))
+    for reduction in ("sum", "mean"):
+        np.testing.assert_allclose(losses.recon_weight(reduction, 784) * summed,
+                                   as_numpy(losses.reduce_pixels(per_pixel, reduction)), rtol=1e-6)
+    with pytest.raises(ValueError, match="reduction"):
+        losses.recon_weight("max", 784)
+
+
 def test_free_bits_floor_each_dimension():
     kl_dims = tf.constant([[0.0, 2.0, 0.1], [0.0, 4.0, 0.3]])  # batch means 0, 3, 0.2
     assert float(losses.kl_term(kl_dims, 0.0)) == pytest.approx(3.2)

@@ -32,11 +32,11 @@ EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's hist
 
 XLA_STEP = {"mlp": True, "conv": False}  # per arch: whole step in XLA, else oneDNN kernels + XLA optimizer update
 # Keys whose values live in variables or outside the compiled functions: changing them needs no new trace.
-VALUE_ONLY_KEYS = ("beta", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
+VALUE_ONLY_KEYS = ("beta", "reduction", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
                    "iwae_samples", "dataset", "val_fraction", "test_fraction", "sample_metrics",
                    "save_model")
-# Enough for every structure of the default sweep (10): each new Trainer leaves ~40 MB of resident memory behind
-# even after it is dropped, so rebuilding evicted structures (the grid cycles through 8 of them per beta) grew a
+# Enough for every structure of the default sweep (6): each new Trainer leaves ~40 MB of resident memory behind
+# even after it is dropped, so rebuilding evicted structures (the grid cycled through 8 of them per beta) grew a
 # one-process sweep past 2 GB; keeping them costs less (BENCHMARKS.md, memory).
 CACHE_SIZE = 12
 ORDER_SEED_OFFSET = 104_729  # the data-order random stream is seeded apart from the model's sampling stream

@@ -90,6 +90,16 @@ def reduce_pixels(per_pixel: tf.Tensor, reduction: str) -> tf.Tensor:
     raise ValueError(f"unknown reduction {reduction!r}")
 
 
+def recon_weight(reduction: str, num_pixels: int) -> float:
+    """The weight on the summed NLL that gives `reduce_pixels(·, reduction)`: 1 for `sum`, 1/pixels for `mean`.
+    As a weight (a value, not a different graph) sum and mean runs share one compiled training step."""
+    if reduction == "sum":
+        return 1.0
+    if reduction == "mean":
+        return 1.0 / num_pixels
+    raise ValueError(f"unknown reduction {reduction!r}")
+
+
 def kl_term(kl_dims: tf.Tensor, free_bits: float) -> tf.Tensor:
     """Σ_dims KL averaged over the batch; with free bits each dim's batch-mean KL is floored at `free_bits` nats."""
     per_dim = tf.reduce_mean(kl_dims, axis=0)

@@ -26,6 +26,8 @@ class VAE(keras.Model):
             self.log_sigma.assign(float(np.log(config.gaussian_sigma)))
         self.kl_weight = self.add_weight(shape=(), initializer="zeros", trainable=False, name="kl_weight")
         self.kl_weight.assign(config.beta)
+        self.recon_weight = self.add_weight(shape=(), initializer="ones", trainable=False, name="recon_weight")
+        self.recon_weight.assign(losses.recon_weight(config.reduction, int(np.prod(image_shape))))
         self.seed_generator = keras.random.SeedGenerator(config.seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "recon", "kl")}
 
@@ -54,12 +56,13 @@ class VAE(keras.Model):
         return losses.nll_per_pixel(x, logits, self.config.likelihood, self.log_sigma)
 
     def objective(self, x: tf.Tensor, epsilon: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        """loss = mean_batch[reduce_pixels(NLL)] + kl_weight · Σ_dims KL (free bits optional)."""
+        """loss = mean_batch[reduce_pixels(NLL, reduction)] + kl_weight · Σ_dims KL (free bits optional), where
+        reduce_pixels(NLL, reduction) = recon_weight · Σ_pixels NLL (1 for `sum`, 1/pixels for `mean`)."""
         mean, logvar = self.encode(x)
         logits = self.decoder(self.sample_code(mean, logvar, epsilon))
         nll_pixels = self.recon_nll(x, logits)
-        recon_term = tf.reduce_mean(losses.reduce_pixels(nll_pixels, self.config.reduction))
         recon_summed = tf.reduce_mean(losses.reduce_pixels(nll_pixels, "sum"))
+        recon_term = self.recon_weight * recon_summed
         if not self.is_vae:
             return {"loss": recon_term, "recon": recon_summed, "kl": tf.constant(0.0)}
         kl_dims = losses.kl_per_dim(mean, logvar)
