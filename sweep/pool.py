@@ -31,6 +31,7 @@ from sweep.interrupts import blocked_in_children, interrupts_deferred, unblock
 from sweep.storage import running
 
 STOP = None  # message to a worker: no more trials
+INTERRUPT_GRACE_S = 30  # after Ctrl-C / SIGTERM, how long busy workers get to re-queue their trials and exit
 Events = Any  # sweep.progress.SweepProgress (epoch / trial_done / waiting)
 
 
@@ -189,8 +190,12 @@ class _Pool:
         for process, _ in self.busy:
             if process.is_alive():
                 os.kill(process.pid, signal.SIGINT)
+        deadline = time.monotonic() + INTERRUPT_GRACE_S
         for process, _ in self.busy:
-            process.join(timeout=60)
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():  # a stop must not hang on a stuck worker: its trial is re-queued below
+                process.kill()
+                process.join(timeout=5)
         for trial_id in self.busy.values():
             interrupt(self.study, self.storage, trial_id, "interrupted (Ctrl-C) while running")
 

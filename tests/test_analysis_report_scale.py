@@ -1,4 +1,4 @@
-"""`python -m analysis.report` on 500- and 5,000-trial studies, on PostgreSQL, and on bad input.
+"""`python -m analysis.report` on a 5,000-trial study, on PostgreSQL, and on bad input.
 
 Wall time and kernel memory are measured by `python -m benchmarks --only report` (BENCHMARKS.md), not here.
 """
@@ -38,7 +38,7 @@ def check_report(out, n_trials: int) -> str:
     return text
 
 
-@pytest.mark.parametrize("n_trials", [500, 5000])
+@pytest.mark.parametrize("n_trials", [5000])
 def test_report_on_large_synthetic_study(tmp_path, n_trials):
     storage = journal_study(tmp_path / "journal.log", n_trials)
     out = tmp_path / "out"

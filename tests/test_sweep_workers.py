@@ -71,6 +71,19 @@ def start_and_wait_for_first_trial(out: Path, *extra: str) -> subprocess.Popen:
     return process
 
 
+def wait_for_exit(process: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
+    """`communicate`, but a launcher that does not stop fails the test with what was still running."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        state = "still running" if process.poll() is None else f"exited {process.returncode}, pipes held open"
+        table = subprocess.run(["ps", "-eo", "pid,ppid,stat,etime,args"], capture_output=True, text=True).stdout
+        related = [line for line in table.splitlines() if "sweep" in line or "wandb" in line or "spawn" in line]
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"launcher {state} {timeout} s after the signal; processes: {related}; stderr: {stderr[-2000:]}")
+
+
 def sqlite_url(out: Path) -> str:
     return f"sqlite:///{out / 'sweeps.db'}"
 
@@ -147,7 +160,7 @@ def test_ctrl_c_keeps_finished_trials_and_requeues_the_running_ones(tmp_path):
     # with 2 workers trial 1 may finish before trial 0: whichever finished before the signal must stay finished
     finished = {t.number for t in trials(sqlite_url(tmp_path)) if t.state.name == "COMPLETE"}
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    _, stderr = wait_for_exit(process)
     assert process.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr
     stopped = trials(sqlite_url(tmp_path))
