@@ -80,6 +80,8 @@ def role(command: str) -> str:
         return "worker"
     if "wandb-core" in command:
         return "W&B service"
+    if "analysis.report" in command:
+        return "report process"
     if "sweep.launch" in command:
         return "launcher"
     return "other" if command else ""  # an exiting process reads as an empty command line

@@ -11,6 +11,19 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VAE_SWEEPS_CACHE", str(Path(tempfile.gettempdir()) / "vae-sweeps-test-cache"))
 
 
+# The test files with the longest run first. pyproject runs the files in parallel processes (one file per
+# process at a time); started last, a long file would keep one process running alone at the end.
+LONGEST_FIRST = ("test_sweep_workers.py", "test_analysis_report_scale.py", "test_sweep_outage.py",
+                 "test_sweep_signals.py", "test_sweep_e2e.py", "test_slurm_example.py", "test_vae_train_cli.py",
+                 "test_vae_samples.py", "test_analysis_report.py", "test_analysis_sweep_e2e.py",
+                 "test_sweep_bad_input.py", "test_wandb_report.py", "test_sweep_flow.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a file is kept
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 600):
     """Run `python -m ...` as a user would; returns the CompletedProcess (text mode)."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "TF_CPP_MIN_LOG_LEVEL": "3",
