@@ -40,7 +40,7 @@ def test_tiny_sweep_then_report(tmp_path):
     config.write_text(CONFIG)
     out = tmp_path / "runs"
     sweep = subprocess.run([sys.executable, "-m", "sweep.launch", str(config), "--out", str(out),
-                            "--wandb-mode", "offline", "--no-report"], cwd=ROOT, env=env(tmp_path),
+                            "--wandb-mode", "offline", "--no-report", "--workers", "1"], cwd=ROOT, env=env(tmp_path),
                            capture_output=True, text=True, timeout=550)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     storage = f"sqlite:///{out / 'sweeps.db'}"

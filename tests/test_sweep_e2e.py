@@ -31,8 +31,9 @@ trial:
 
 def launch(config: Path, out: Path, *extra: str):
     env = {"WANDB_DIR": str(out / "wandb-root")}
+    # One process (--workers 1: one TensorFlow import): the worker pool has its own tests (test_sweep_workers.py).
     return run_cli("-m", "sweep.launch", str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
-                   *extra, env=env)
+                   "--workers", "1", *extra, env=env)
 
 
 def trials_of(out: Path, study: str) -> list[optuna.trial.FrozenTrial]:
