@@ -9,6 +9,7 @@ clean-up runs. `interrupts_deferred()` holds a signal back until a few storage c
 from __future__ import annotations
 
 import signal
+import threading
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -48,7 +49,11 @@ def _stop(signum, frame) -> None:
 @contextmanager
 def interrupts_deferred():
     """A signal that arrives inside this block raises its KeyboardInterrupt at the block's end (e.g. taking a
-    trial from the queue and recording that this launcher runs it must not be cut in half)."""
+    trial from the queue and recording that this launcher runs it must not be cut in half). Python runs signal
+    handlers in the main thread only, so in any other thread the block holds nothing back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _State.deferred += 1
     try:
         yield

@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from common.storage_url import mask, scrub
+from sweep.interrupts import interrupts_deferred
 
 STORAGE_UNAVAILABLE_EXIT = 75  # EX_TEMPFAIL: try again later; nothing is lost
 FIRST_DELAY_S = 0.5
@@ -71,8 +72,8 @@ def is_transient(error: BaseException) -> bool:
 
 
 def driver_message(error: BaseException) -> str:
-    """The first line of the innermost error: what the driver said."""
-    innermost = list(_chain(error))[-1]
+    """The first line of the innermost error: what the driver said (not a KeyboardInterrupt being handled)."""
+    innermost = [link for link in _chain(error) if isinstance(link, Exception)][-1]
     text = str(innermost).strip()
     return text.splitlines()[0] if text else type(innermost).__name__
 
@@ -106,7 +107,12 @@ class RetryPolicy:
         attempt = 0
         while True:
             try:
-                result = function(*args, **kwargs)
+                # A Ctrl-C that lands inside a storage call can leave its transaction open: on SQLite that
+                # connection then holds the write lock, and every later write (the re-queueing of the running
+                # trials included) fails with "database is locked" until the process exits. So the signal waits
+                # for the call to return; the sleeps between retries stay interruptible.
+                with interrupts_deferred():
+                    result = function(*args, **kwargs)
             except Exception as error:
                 if not is_transient(error):
                     raise

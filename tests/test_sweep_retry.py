@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
 
 from sweep.failures import NonFiniteTrial, classify
-from sweep.retry import RetryPolicy, StorageAway, StorageUnavailable, deferred, is_transient
+from sweep.retry import RetryPolicy, StorageAway, StorageUnavailable, deferred, driver_message, is_transient
 from sweep.retry_storage import RetryingStorage
 
 
@@ -154,3 +157,37 @@ def test_a_storage_locked_by_another_process_is_waited_out(tmp_path):
 def test_failures_are_classified_in_one_place(error, state, stop, requeue, reason):
     outcome = classify(error)
     assert (outcome.state, outcome.stop_sweep, outcome.requeue, outcome.reason) == (state, stop, requeue, reason)
+
+
+def test_a_ctrl_c_during_a_storage_call_is_raised_after_the_call_returns():
+    """Not in the middle of it: an interrupted SQLite transaction would keep the database locked for the clean-up."""
+    from sweep.interrupts import stop_on_signals
+
+    finished = []
+
+    def storage_call():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # without the deferral the KeyboardInterrupt would be raised here
+        finished.append(True)
+        return 1
+
+    with stop_on_signals(), pytest.raises(KeyboardInterrupt):
+        RetryPolicy("sqlite:///x.db", 10, stream=io.StringIO()).call(storage_call)
+    assert finished == [True]
+
+
+def test_the_driver_message_is_not_the_interrupt_being_handled():
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise sqlite3.OperationalError("database is locked") from None
+    except sqlite3.OperationalError as error:
+        assert driver_message(error) == "database is locked"
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise sqlite3.OperationalError("database is locked")  # implicitly chained to the interrupt
+    except sqlite3.OperationalError as error:
+        assert driver_message(error) == "database is locked"
