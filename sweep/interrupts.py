@@ -9,6 +9,7 @@ clean-up runs. `interrupts_deferred()` holds a signal back until a few storage c
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -26,14 +27,29 @@ def stop_on_signals():
     """Within this block SIGINT and SIGTERM raise KeyboardInterrupt once; the previous handlers come back on exit
     (the CLIs are also called in-process, e.g. by tests)."""
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    previous_hook = sys.unraisablehook
     _State.deferred, _State.pending, _State.raised = 0, False, False
     for signum in SIGNALS:
         signal.signal(signum, _stop)
+    sys.unraisablehook = _swallowed(previous_hook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _swallowed(previous_hook):
+    """A KeyboardInterrupt raised inside a garbage-collector callback (e.g. SQLAlchemy's weakref callbacks) is
+    printed by Python as "Exception ignored in ..." and lost. Instead it is kept pending, without the traceback,
+    and raised again at the end of the next `interrupts_deferred()` block (every storage call is one)."""
+    def hook(unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            _State.raised, _State.pending = False, True
+            return
+        previous_hook(unraisable)
+    return hook
 
 
 def _stop(signum, frame) -> None:

@@ -27,7 +27,7 @@ from sweep.config import SweepConfig
 from sweep.heartbeat import Heartbeat, fail_stale
 from sweep.queue import interrupt, next_trial, run_trial
 from sweep.retry import STORAGE_UNAVAILABLE_EXIT, StorageUnavailable
-from sweep.interrupts import blocked_in_children, interrupts_deferred, unblock
+from sweep.interrupts import blocked_in_children, interrupts_deferred, stop_on_signals, unblock
 from sweep.storage import running
 
 STOP = None  # message to a worker: no more trials
@@ -227,24 +227,18 @@ def _die_with_parent(launcher_pid: int) -> None:
         sys.exit(0)
 
 
-def _interrupt_once(signum, frame) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def worker_main(config_data: dict, study_name: str, url: str, conn, threads: int, launcher_pid: int) -> None:
-    """A worker process: run the trials the launcher sends until told to stop."""
-    signal.signal(signal.SIGINT, _interrupt_once)
-    signal.signal(signal.SIGTERM, _interrupt_once)
-    unblock()  # started with both blocked (`_Pool._start`); one that came meanwhile is raised now
-    try:
-        _die_with_parent(launcher_pid)
-        _work(config_data, study_name, url, conn, threads)
-    except KeyboardInterrupt:  # run_trial already re-queued the running trial
-        sys.exit(130)
-    except EOFError:  # the launcher is gone
-        sys.exit(0)
+    """A worker process: run the trials the launcher sends until told to stop. SIGINT / SIGTERM stop it as they
+    stop the launcher (`sweep.interrupts`: once, never inside a storage call)."""
+    with stop_on_signals():
+        unblock()  # started with both blocked (`_Pool._start`); one that came meanwhile is raised now
+        try:
+            _die_with_parent(launcher_pid)
+            _work(config_data, study_name, url, conn, threads)
+        except KeyboardInterrupt:  # run_trial already re-queued the running trial
+            sys.exit(130)
+        except EOFError:  # the launcher is gone
+            sys.exit(0)
 
 
 def _work(config_data: dict, study_name: str, url: str, conn, threads: int) -> None:

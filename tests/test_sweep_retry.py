@@ -191,3 +191,20 @@ def test_the_driver_message_is_not_the_interrupt_being_handled():
             raise sqlite3.OperationalError("database is locked")  # implicitly chained to the interrupt
     except sqlite3.OperationalError as error:
         assert driver_message(error) == "database is locked"
+
+
+def test_a_ctrl_c_lost_in_a_finalizer_is_raised_at_the_next_storage_call(capfd):
+    """Python drops an exception raised inside a garbage-collector callback ("Exception ignored in ..."): the stop
+    must not be lost with it, nor print a traceback."""
+    from sweep.interrupts import stop_on_signals
+
+    class SignalledWhileCollected:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler's KeyboardInterrupt is raised inside this finalizer
+            time.sleep(0.05)
+
+    with stop_on_signals():
+        SignalledWhileCollected()  # collected at once
+        with pytest.raises(KeyboardInterrupt):
+            RetryPolicy("sqlite:///x.db", 10, stream=io.StringIO()).call(lambda: 1)
+    assert "Traceback" not in capfd.readouterr().err
