@@ -131,11 +131,14 @@ def test_a_study_with_another_search_space_is_refused(tmp_path):
 
 
 def test_wandb_runs_offline_one_per_trial_marked_by_outcome(tmp_path):
+    import wandb
+
     from analysis.wandb_file import read_run
 
     config = make_config(tmp_path, space={"beta": [1.0]}, include=[{"likelihood": "gaussian", "gaussian_sigma": 1e-30}])
     config = config.model_copy(update={"wandb": config.wandb.model_copy(update={"mode": "offline"})})
     launch.sweep(config, report=False)
+    wandb.teardown()  # the service may still be writing the run files when finish() returns
     files = sorted((tmp_path / "wandb-root" / "wandb").glob("offline-run-*/run-*.wandb"))
     runs = {run.name: run for run in map(read_run, files)}
     assert set(runs) == {"trial-0", "trial-1"}

@@ -3,6 +3,7 @@ the summary and the traversal / manifold images, read back from the run file."""
 from __future__ import annotations
 
 import pytest
+import wandb
 
 from analysis.wandb_file import iter_records, read_run
 from vae.config import TrialConfig
@@ -25,6 +26,7 @@ def test_offline_run_holds_the_model_artifact_metrics_and_images(offline):
     tracker = Tracker.create("vae-sweeps", "g", "offline", offline / "out")
     run = tracker.start("trial-0", config.flat())
     result = train_tracked(config, offline / "trial-0", run)
+    wandb.teardown()  # the service may still be writing the run file when finish() returns
     [run_file] = list((offline / "wandb-root").rglob("*.wandb"))
 
     artifacts = [record.artifact for record in iter_records(run_file) if record.WhichOneof("record_type") == "artifact"]
