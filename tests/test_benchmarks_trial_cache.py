@@ -36,3 +36,14 @@ def test_cached_trial_equals_fresh_build(train):
     assert fresh_mean["kl"] < fresh["kl"]  # the mean run really trained with the pixel-averaged loss
     train(config.model_copy(update={"latent_dim": 5}))  # new structure: a second cache entry
     assert fit.cached_structures() == 2
+
+
+def test_epoch_seconds_time_the_training_passes_without_the_validation():
+    from vae.data import load_splits
+    from vae.fit import fit
+
+    config = TrialConfig(dataset="digits", hidden=[32], latent_dim=2, epochs=3, iwae_samples=2)
+    fitted = fit(config, load_splits(config))
+    assert len(fitted.epoch_seconds) == len(fitted.history) == 3
+    assert all(seconds > 0 for seconds in fitted.epoch_seconds)
+    assert sum(fitted.epoch_seconds) < fitted.train_seconds  # the validation passes are the difference

@@ -47,8 +47,9 @@ class Fitted:
     model: VAE
     evaluator: Evaluator
     history: list[dict[str, float]]
-    train_seconds: float
+    train_seconds: float  # the whole loop: training epochs and the per-epoch validation
     examples_seen: int
+    epoch_seconds: list[float]  # each epoch's training pass alone (no validation)
 
 
 def structure_key(config: TrialConfig, image_shape: tuple[int, int, int], num_train: int) -> tuple:
@@ -132,11 +133,14 @@ def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, 
     trainer = trainer_for(config, splits.image_shape, len(splits.train))
     model, images = trainer.model, tf.constant(splits.train)
     history: list[dict[str, float]] = []
+    epoch_seconds: list[float] = []
     started = time.perf_counter()
     for epoch in range(config.epochs):
         if config.kl_warmup_epochs:
             model.kl_weight.assign(config.beta * min(1.0, epoch / config.kl_warmup_epochs))
+        epoch_started = time.perf_counter()
         logs = trainer.run_epoch(images)
+        epoch_seconds.append(time.perf_counter() - epoch_started)
         if not all(math.isfinite(logs[name]) for name in ("loss", "recon", "kl")):
             raise NonFiniteLoss(f"non-finite training loss at epoch {epoch}: loss={logs['loss']}, "
                                 f"recon={logs['recon']}, kl={logs['kl']}")
@@ -150,7 +154,7 @@ def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, 
             on_epoch(epoch, row)
     train_seconds = time.perf_counter() - started
     examples_seen = len(history) * trainer.steps * trainer.batch_size
-    return Fitted(model, trainer.evaluator, history, train_seconds, examples_seen)
+    return Fitted(model, trainer.evaluator, history, train_seconds, examples_seen, epoch_seconds)
 
 
 def clear_cache() -> None:
