@@ -32,6 +32,18 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
                           cwd=cwd or REPO, timeout=timeout)
 
 
+def run_in_process(main, *args: str, capsys) -> subprocess.CompletedProcess:
+    """A CLI's `main(argv)` in this process, for cases where another subprocess would prove nothing more about the
+    CLI (one subprocess run per CLI stays in the tests); returns what `run_cli` returns."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse usage errors
+        code = stop.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["main", *args], code, out, err)
+
+
 def assert_one_line_error(result, *needles: str) -> None:
     """Exit code 2, no traceback, exactly one line on stderr (TF import noise aside) naming the problem."""
     assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])

@@ -19,7 +19,7 @@ from conftest import REPO, assert_one_line_error, run_cli
 
 SMOKE = str(REPO / "configs" / "smoke.yaml")
 TINY = ["--no-report", "--wandb-mode", "offline", "--set", "trial.epochs=1", "--set", "search.space.beta=[1.0]",
-        "--set", "search.space.reduction=[sum]"]
+        "--set", "search.space.reduction=[sum]", "--set", "trial.dataset=digits", "--set", "trial.hidden=[32]"]
 TABLES = ("studies", "study_user_attributes", "trials", "trial_user_attributes")
 SECRET = "s3cretpw"
 # Bad data / output folders are refused before the storage is opened: a new study name would be created there.

@@ -100,24 +100,6 @@ def test_relaunching_resumes_without_rerunning(smoke):
     assert len(wandb_runs(out)) == runs_before
 
 
-def test_forced_nan_trial_fails_with_a_reason_and_the_others_complete(tmp_path):
-    config = tmp_path / "nan.yaml"
-    config.write_text("study: nan\nsearch:\n  method: grid\n  space: {beta: [1.0, 4.0]}\n"
-                      "  include:\n    - {likelihood: gaussian, gaussian_sigma: 1.0e-30}\n"
-                      + TINY_TRIAL.format(epochs=1))
-    result = launch(config, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    trials = trials_of(tmp_path, "nan")
-    by_state = {t.state.name: [x for x in trials if x.state == t.state] for t in trials}
-    assert len(by_state["COMPLETE"]) == 2 and len(by_state["FAIL"]) == 1, [t.state.name for t in trials]
-    failed = by_state["FAIL"][0]
-    assert failed.params["likelihood"] == "gaussian"
-    assert "non-finite" in failed.user_attrs["fail_reason"]
-    runs = {run.name: run for run in wandb_runs(tmp_path)}
-    assert runs[f"trial-{failed.number}"].exit_code != 0
-    assert "Traceback" not in result.stderr
-
-
 def test_tpe_with_median_pruning_prunes_a_trial(tmp_path):
     config = tmp_path / "tpe.yaml"
     config.write_text(textwrap.dedent("""\

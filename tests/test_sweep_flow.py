@@ -130,14 +130,19 @@ def test_a_study_with_another_search_space_is_refused(tmp_path):
         launch.sweep(make_config(tmp_path, space={"beta": [1.0, 4.0]}), report=False)
 
 
-def test_wandb_runs_offline_one_per_trial_marked_by_outcome(tmp_path):
+def test_wandb_runs_offline_one_per_trial_marked_by_outcome(tmp_path, capsys):
+    """A trial whose loss turns NaN fails with its reason; the sweep goes on and ends normally."""
     import wandb
 
     from analysis.wandb_file import read_run
 
     config = make_config(tmp_path, space={"beta": [1.0]}, include=[{"likelihood": "gaussian", "gaussian_sigma": 1e-30}])
     config = config.model_copy(update={"wandb": config.wandb.model_copy(update={"mode": "offline"})})
-    launch.sweep(config, report=False)
+    assert launch.sweep(config, report=False) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    complete, failed_trial = load(config).trials
+    assert complete.state.name == "COMPLETE" and failed_trial.state.name == "FAIL"
+    assert failed_trial.params["likelihood"] == "gaussian" and "non-finite" in failed_trial.user_attrs["fail_reason"]
     wandb.teardown()  # the service may still be writing the run files when finish() returns
     files = sorted((tmp_path / "wandb-root" / "wandb").glob("offline-run-*/run-*.wandb"))
     runs = {run.name: run for run in map(read_run, files)}

@@ -9,8 +9,9 @@ import optuna
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_in_process
 from vae import quality
+from vae.sample import main as sample_main
 from vae.config import TrialConfig
 
 # The default sweep's mlp: an under-trained VAE's blurry blobs can be further from the data than the collapsed
@@ -105,7 +106,7 @@ def test_a_dataset_without_labels_skips_the_sample_metrics(tmp_path):
     assert "no class labels" in result.metrics["sample_quality_skipped"]
 
 
-def test_vae_sample_writes_labelled_pngs(trained, tmp_path):
+def test_vae_sample_writes_labelled_pngs(trained, tmp_path, capsys):
     folder = trained["latent2"].artifact_dir
     result = run_cli("-m", "vae.sample", str(folder), "--out", str(tmp_path / "out"), "--n", "16")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -115,29 +116,29 @@ def test_vae_sample_writes_labelled_pngs(trained, tmp_path):
     for name in names:
         with Image.open(tmp_path / "out" / name) as image:
             assert image.width > 300 and image.height > 150
-    ae = run_cli("-m", "vae.sample", str(trained["ae"].artifact_dir), "--out", str(tmp_path / "ae"))
+    ae = run_in_process(sample_main, str(trained["ae"].artifact_dir), "--out", str(tmp_path / "ae"), capsys=capsys)
     assert ae.returncode == 0, ae.stderr[-2000:]
     assert sorted(path.name for path in (tmp_path / "ae").iterdir()) == [
         "interpolations.png", "reconstructions.png", "samples.png", "traversals.png"]
 
 
-def test_vae_sample_finds_the_folder_through_the_study(trained, tmp_path):
+def test_vae_sample_finds_the_folder_through_the_study(trained, tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'db.sqlite'}"
     study = optuna.create_study(study_name="s", storage=storage)
     trial = study.ask()
     trial.set_user_attr("artifact_dir", str(trained["latent2"].artifact_dir))
     study.tell(trial, 1.0)
-    result = run_cli("-m", "vae.sample", "--storage", storage, "--study", "s", "--trial", "0",
-                     "--out", str(tmp_path / "out"), "--n", "8")
+    result = run_in_process(sample_main, "--storage", storage, "--study", "s", "--trial", "0",
+                            "--out", str(tmp_path / "out"), "--n", "8", capsys=capsys)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "out" / "manifold.png").is_file()
-    missing = run_cli("-m", "vae.sample", "--storage", storage, "--study", "s", "--trial", "7")
+    missing = run_cli("-m", "vae.sample", "--storage", storage, "--study", "s", "--trial", "7")  # no TensorFlow
     assert_one_line_error(missing, "--trial 7")
     wrong_study = run_cli("-m", "vae.sample", "--storage", storage, "--study", "nope", "--trial", "0")
     assert_one_line_error(wrong_study, "nope")
 
 
-def test_vae_sample_bad_input_writes_nothing(trained, tmp_path):
+def test_vae_sample_bad_input_writes_nothing(trained, tmp_path, capsys):
     not_a_trial = tmp_path / "empty"
     not_a_trial.mkdir()
     assert_one_line_error(run_cli("-m", "vae.sample", str(not_a_trial)), "not a saved trial folder")
@@ -149,7 +150,7 @@ def test_vae_sample_bad_input_writes_nothing(trained, tmp_path):
     for name in ("config.json", "model.json", "encoder.keras"):
         (damaged / name).write_bytes((trained["latent2"].artifact_dir / name).read_bytes())
     (damaged / "decoder.keras").write_bytes(b"not a keras file")
-    assert_one_line_error(run_cli("-m", "vae.sample", str(damaged)), "cannot load the saved model")
+    assert_one_line_error(run_in_process(sample_main, str(damaged), capsys=capsys), "cannot load the saved model")
     assert sorted(path.name for path in damaged.iterdir()) == [
         "config.json", "decoder.keras", "encoder.keras", "model.json"]
     assert list(not_a_trial.iterdir()) == [] and not (tmp_path / "missing").exists()
