@@ -227,3 +227,26 @@ def test_sample_fd_objective_needs_sample_metrics(tmp_path):
         from sweep.config import load_config
         load_config(None, {"search": {"space": {"beta": [1]}, "objective": "sample_fd"},
                            "trial": {"sample_metrics": False}})
+
+
+def test_release_models_freezes_once_and_still_collects_later_trials_garbage():
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    objective.release_models()  # the first trial: what is alive now is frozen
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    gc.disable()  # only release_models may collect the cycle below
+    try:
+        node = Node()
+        node.self = node
+        alive = weakref.ref(node)
+        del node
+        objective.release_models()  # a later trial
+        assert alive() is None
+        assert gc.get_freeze_count() == frozen  # not frozen again
+    finally:
+        gc.enable()
