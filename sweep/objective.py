@@ -70,7 +70,17 @@ def load_trainer():
         import vae.tf_runtime  # noqa: F401 - imports TensorFlow with its C++ banner muted
     from vae.train import NonFiniteLoss, run
 
+    freeze_imports()
     return run, NonFiniteLoss
+
+
+def freeze_imports() -> None:
+    """Once per process, after TensorFlow's import: move what exists now (~430,000 objects, mostly TensorFlow's and
+    Keras' modules) out of the garbage collector's sight (`gc.freeze`). The full collection after each trial
+    (`release_models`) then walks only what trials created: ~0.01-0.04 s instead of ~0.25 s per trial."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: EpochHook | None = None):
@@ -101,14 +111,8 @@ def release_models() -> None:
     """Collect the finished trial's garbage. Models live in vae.fit's trainer cache (at most `vae.fit.CACHE_SIZE`
     structures), so memory stays bounded without `keras.backend.clear_session()`, which cost ~0.3-0.7 s per
     trial and, if called, makes the next trial of a cached structure slower. Measured on 12 structures (> a
-    cache of 4): peak RSS 1.75 GB with clear_session, 1.71 GB with gc.collect() alone; wall 39.4 s vs 33.2 s.
-
-    After the first trial, what is still alive (TensorFlow's and Keras' modules, the first trainer: ~450,000
-    objects) is frozen out of the collector's sight (`gc.freeze`), so each later full collection walks only what
-    later trials created instead of every object again. Later trials' garbage is collected as before."""
+    cache of 4): peak RSS 1.75 GB with clear_session, 1.71 GB with gc.collect() alone; wall 39.4 s vs 33.2 s."""
     gc.collect()
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
 
 
 class Objective:

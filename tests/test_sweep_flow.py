@@ -229,14 +229,14 @@ def test_sample_fd_objective_needs_sample_metrics(tmp_path):
                            "trial": {"sample_metrics": False}})
 
 
-def test_release_models_freezes_once_and_still_collects_later_trials_garbage():
+def test_imports_are_frozen_once_and_trials_garbage_is_still_collected():
     import gc
     import weakref
 
     class Node:
         pass
 
-    objective.release_models()  # the first trial: what is alive now is frozen
+    objective.freeze_imports()  # what load_trainer does after importing TensorFlow
     frozen = gc.get_freeze_count()
     assert frozen > 0
     gc.disable()  # only release_models may collect the cycle below
@@ -245,8 +245,9 @@ def test_release_models_freezes_once_and_still_collects_later_trials_garbage():
         node.self = node
         alive = weakref.ref(node)
         del node
-        objective.release_models()  # a later trial
+        objective.release_models()  # after a trial
         assert alive() is None
+        objective.freeze_imports()
         assert gc.get_freeze_count() == frozen  # not frozen again
     finally:
         gc.enable()

@@ -2,6 +2,8 @@
 the summary and the traversal / manifold images, read back from the run file."""
 from __future__ import annotations
 
+import gc
+
 import pytest
 import wandb
 
@@ -26,6 +28,7 @@ def test_offline_run_holds_the_model_artifact_metrics_and_images(offline):
     tracker = Tracker.create("vae-sweeps", "g", "offline", offline / "out")
     run = tracker.start("trial-0", config.flat())
     result = train_tracked(config, offline / "trial-0", run)
+    assert gc.get_freeze_count() > 0  # TensorFlow's import was frozen out of the collector's sight
     wandb.teardown()  # the service may still be writing the run file when finish() returns
     [run_file] = list((offline / "wandb-root").rglob("*.wandb"))
 
