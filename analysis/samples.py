@@ -102,7 +102,8 @@ def quality_vs_beta(df: pd.DataFrame) -> Figure:
                 ax.set_title(f"arch = {arch}", fontsize=10)
             if row == len(QUALITY) - 1:
                 ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
-            if row == 0 and column == len(archs) - 1:
+            # no trial with sample metrics: nothing is drawn, so no legend (matplotlib warns about an empty one)
+            if row == 0 and column == len(archs) - 1 and ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, loc="best")
     figure.suptitle("Sample quality against effective β (VAE lines; AE as dotted reference)", fontsize=11)
     figure.tight_layout()
