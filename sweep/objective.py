@@ -75,9 +75,9 @@ def load_trainer():
 
 
 def freeze_imports() -> None:
-    """Once per process, after TensorFlow's import: move what exists now (~430,000 objects, mostly TensorFlow's and
-    Keras' modules) out of the garbage collector's sight (`gc.freeze`). The full collection after each trial
-    (`release_models`) then walks only what trials created: ~0.01-0.04 s instead of ~0.25 s per trial."""
+    """Once per process, after TensorFlow's import: move what exists now (mostly TensorFlow's and Keras' modules)
+    out of the garbage collector's sight (`gc.freeze`). The full collection after each trial (`release_models`)
+    then walks only what trials created, not every module object again (timings: BENCHMARKS.md, "The main job")."""
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
