@@ -86,6 +86,7 @@ def test_array_tasks_and_report_complete_a_sweep_on_postgresql(tmp_path):
         outputs += [" ".join(task.communicate(timeout=500)) for task in tasks]
         assert [task.returncode for task in tasks] == [0, 0], outputs[-2:]
         assert "task 1 of array job 4242" in outputs[-1]
+        assert all("1 worker;" in output for output in outputs[-2:])  # the task's cores go to threads
         trials = optuna.load_study(study_name="slurm-test", storage=sweep_db).get_trials()
         complete = [t for t in trials if t.state.name == "COMPLETE"]
         assert sorted(t.user_attrs["grid_point"] for t in complete) == [0, 1, 2, 3], trials
