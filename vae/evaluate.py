@@ -26,8 +26,8 @@ class Evaluator:
 
     def __init__(self, model: VAE):
         self.model = model
-        self._batch_pass = tf.function(model.evaluate_batch, reduce_retracing=True)
-        self._iwae_pass = tf.function(model.iwae_log_weights, reduce_retracing=True)
+        self._batch_pass = tf.function(model.evaluate_batch, reduce_retracing=True, autograph=False)
+        self._iwae_pass = tf.function(model.iwae_log_weights, reduce_retracing=True, autograph=False)
 
     def passes(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs: dict[str, list[np.ndarray]] = {}

@@ -79,7 +79,7 @@ class Trainer:
         self.batch_size = min(config.batch_size, num_train)
         self.steps = max(1, num_train // config.batch_size)
         self.order_seed = keras.random.SeedGenerator(config.seed + ORDER_SEED_OFFSET)
-        self._step = tf.function(self.model.train_step, jit_compile=XLA_STEP[config.arch])
+        self._step = tf.function(self.model.train_step, jit_compile=XLA_STEP[config.arch], autograph=False)
         self._epoch = tf.function(self._epoch_body)
         self.evaluator = Evaluator(self.model)
 

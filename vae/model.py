@@ -74,7 +74,7 @@ class VAE(keras.Model):
         call (fused elementwise work) while the forward/backward pass stays on TensorFlow's oneDNN kernels."""
         super().compile(*args, **kwargs)
         apply = self._apply_gradients_in_place
-        self._apply_gradients = tf.function(apply, jit_compile=True) if xla_optimizer_update else apply
+        self._apply_gradients = tf.function(apply, jit_compile=True, autograph=False) if xla_optimizer_update else apply
 
     def _apply_gradients_in_place(self, gradients):
         self.optimizer.apply(gradients, self.trainable_variables)
