@@ -2,11 +2,11 @@
 
     python -m analysis.report [--storage URL] [--study NAME | --wandb-dir DIR] [--out DIR] [--wandb [MODE]]
 
-Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html` (executed with nbclient on a
-python3 kernel, no Jupyter server; HTML without code cells, figures embedded as PNG) and `summary.csv` (one
-row per trial: parameters, metrics, status, evidence); the notebooks add `configurations.csv` (one row per
-configuration, seeds aggregated) and `kl_per_dim.csv` (every trial's sorted per-dimension KL), the full versions of
-the tables and heatmap they show truncated. DIR defaults to `<db folder>/<study>/report` for an SQLite storage
+Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html`, `samples.ipynb`/`.html`
+(executed with nbclient on python3 kernels, no Jupyter server, side by side as the cores allow; HTML without code
+cells, figures embedded as PNG) and `summary.csv` (one row per trial: parameters, metrics, status, evidence); the
+notebooks add `configurations.csv` (one row per configuration, seeds aggregated) and `kl_per_dim.csv` (every
+trial's sorted per-dimension KL), the full versions of the tables and heatmap they show truncated. DIR defaults to `<db folder>/<study>/report` for an SQLite storage
 (next to the trial artifacts), else `reports/<study>`. The storage may also be an Optuna journal file
 (`JournalFileBackend`), given as its path. `--wandb` also logs the report as the study's W&B run of job_type
 `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline runs under $WANDB_DIR, else next to
@@ -86,38 +86,72 @@ def kernel_env(storage: str | None) -> dict[str, str]:
     return env
 
 
-async def execute(notebook, out: Path, env: dict[str, str]) -> None:
-    """Run every cell in a fresh python3 kernel (cwd = out); raise RuntimeError naming the failing cell."""
+# Run after each notebook but the last in a shared kernel: the next one starts as in a fresh kernel (empty
+# namespace, cells numbered from 1), only with the modules already imported.
+RESET = "get_ipython().run_line_magic('reset', '-f'); get_ipython().execution_count = 1"
+
+
+def kernel_groups(names: list[str], cores: int) -> list[list[str]]:
+    """Which notebooks share a kernel: each its own when there are enough cores. With fewer, the first one (the
+    overregularisation report, the longest) keeps a kernel to itself and the others take turns in the rest, so a
+    shared kernel pays its start and imports once; one core runs them all in one kernel."""
+    if cores >= len(names) or len(names) < 2:
+        return [[name] for name in names]
+    if cores <= 1:
+        return [list(names)]
+    groups: list[list[str]] = [[names[0]]] + [[] for _ in range(cores - 1)]
+    for index, name in enumerate(names[1:]):
+        groups[1 + index % (cores - 1)].append(name)
+    return groups
+
+
+async def execute(notebooks: list, out: Path, env: dict[str, str]) -> None:
+    """Run every cell of each notebook in turn in one python3 kernel (cwd = out); raise RuntimeError naming the
+    first failing cell (the notebooks after it are not run)."""
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-
     from traitlets.config import Config
 
-    # IPC transport: local sockets only, and no "running over TCP without encryption" warning on stderr.
-    # The client creates (and therefore shuts down) the kernel manager itself.
-    try:
-        with tempfile.TemporaryDirectory(prefix="vae-kernel-") as sockets:
-            config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}})
-            client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", config=config,
-                                    resources={"metadata": {"path": str(out)}})
-            await client.async_execute(env=env)
-    except CellExecutionError as error:
-        ename = getattr(error, "ename", "error")
-        evalue = str(getattr(error, "evalue", "")).splitlines()
-        raise RuntimeError(f"{ename}: {evalue[0] if evalue else ''}") from None
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                raise RuntimeError(f"{output.get('ename')}: {output.get('evalue')}")
+    with tempfile.TemporaryDirectory(prefix="vae-kernel-") as sockets:
+        # IPC transport: local sockets only, and no "running over TCP without encryption" warning on stderr.
+        manager = AsyncKernelManager(kernel_name="python3",
+                                     config=Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/k"}}))
+        try:
+            for index, notebook in enumerate(notebooks):
+                client = NotebookClient(notebook, km=manager, timeout=CELL_TIMEOUT_S,
+                                        resources={"metadata": {"path": str(out)}})
+                try:
+                    await client.async_execute(env=env)  # the first one starts the kernel, the others reuse it
+                    if index + 1 < len(notebooks):
+                        await client.async_wait_for_reply(client.kc.execute(RESET, silent=True))
+                except CellExecutionError as error:
+                    ename = getattr(error, "ename", "error")
+                    evalue = str(getattr(error, "evalue", "")).splitlines()
+                    raise RuntimeError(f"{ename}: {evalue[0] if evalue else ''}") from None
+                finally:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                for cell in notebook.cells:
+                    for output in cell.get("outputs", []):
+                        if output.get("output_type") == "error":
+                            raise RuntimeError(f"{output.get('ename')}: {output.get('evalue')}")
+        finally:
+            if manager.has_kernel:
+                await manager.shutdown_kernel(now=True)
 
 
 def execute_all(notebooks: dict, out: Path, env: dict[str, str]) -> None:
-    """Execute the notebooks side by side (one kernel each: the kernels' imports and figures use every core),
+    """Execute the notebooks side by side, in `kernel_groups` (the kernels' imports and figures use every core),
     write each `.ipynb` whatever happened to it, then raise the first failure."""
     import nbformat
 
+    from common.machine import usable_cores
+
+    groups = kernel_groups(list(notebooks), usable_cores())
+
     async def run_all():
-        return await asyncio.gather(*(execute(notebook, out, env) for notebook in notebooks.values()),
+        return await asyncio.gather(*(execute([notebooks[name] for name in group], out, env) for group in groups),
                                     return_exceptions=True)
 
     outcomes = asyncio.run(run_all())

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         workers = args.workers
         if workers == "auto":
-            from sweep.pool import usable_cores
+            from common.machine import usable_cores
 
             workers = auto_workers(usable_cores(), available_memory())
         overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import optuna
 
+from common.machine import usable_cores
 from sweep import optuna_adapter
 from sweep.config import SweepConfig
 from sweep.heartbeat import Heartbeat, fail_stale
@@ -50,14 +51,6 @@ def run_sweep(study: optuna.Study, storage: optuna.storages.BaseStorage, config:
         raise
     finally:
         heartbeat.stop()
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (a SLURM task's allocation, not the whole node)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _wait_for_others(study: optuna.Study, config: SweepConfig, progress: Events) -> bool:

@@ -140,3 +140,50 @@ def test_default_output_folder_sits_next_to_the_trials():
     assert default_out("sqlite:////data/runs/sweeps.db", "s", None) == Path("/data/runs/s/report")
     assert default_out("postgresql://u@h/db", "s", None) == Path("reports/s")
     assert normalize("sqlite:///runs/x.db") == f"sqlite:///{Path('runs/x.db').resolve()}"
+
+
+def test_kernel_groups_share_kernels_only_when_cores_are_short():
+    from analysis.report import kernel_groups
+
+    names = ["overregularization", "kl_per_dim", "samples"]
+    assert kernel_groups(names, 3) == kernel_groups(names, 16) == [[name] for name in names]
+    assert kernel_groups(names, 2) == [["overregularization"], ["kl_per_dim", "samples"]]
+    assert kernel_groups(names, 1) == [names]
+    assert kernel_groups(list("abcde"), 3) == [["a"], ["b", "d"], ["c", "e"]]
+
+
+def test_notebooks_sharing_a_kernel_start_as_in_a_fresh_one(tmp_path):
+    import asyncio
+    import os
+
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from analysis.report import execute, kernel_env
+
+    first = new_notebook(cells=[new_code_cell("import json\nx = 1"), new_code_cell("import os\nprint(os.getpid())")])
+    second = new_notebook(cells=[new_code_cell("print('x' in dir(), 'json' in dir())"),
+                                 new_code_cell("import os\nprint(os.getpid(), os.getcwd())")])
+    asyncio.run(execute([first, second], tmp_path, kernel_env(None)))
+    outputs = [[output["text"].split() for output in cell.outputs] for cell in first.cells + second.cells]
+    pid = outputs[1][0][0]
+    assert outputs[2] == [["False", "False"]] and outputs[3] == [[pid, str(tmp_path)]]  # one kernel, reset
+    assert [cell.execution_count for cell in second.cells] == [1, 2]
+    with pytest.raises(ProcessLookupError):  # and shut down afterwards
+        os.kill(int(pid), 0)
+
+
+def test_a_failing_notebook_names_its_error_and_its_kernel_is_shut_down(tmp_path):
+    import asyncio
+    import os
+
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from analysis.report import execute, kernel_env
+
+    failing = new_notebook(cells=[new_code_cell("import os\nprint(os.getpid())"), new_code_cell("1 / 0")])
+    never_run = new_notebook(cells=[new_code_cell("print('ran')")])
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        asyncio.run(execute([failing, never_run], tmp_path, kernel_env(None)))
+    assert not never_run.cells[0].get("outputs")
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(failing.cells[0].outputs[0]["text"]), 0)

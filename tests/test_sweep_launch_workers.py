@@ -7,7 +7,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_cli
 from sweep.launch import WORKER_MEMORY_BYTES, auto_workers, available_memory, workers_arg
-from sweep.pool import usable_cores
+from common.machine import usable_cores
 
 GIB = 2**30
 
