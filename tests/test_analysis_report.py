@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import html
 import re
+import shutil
 
 import nbformat
 import pytest
@@ -72,8 +73,17 @@ def test_report_text_says_mean_collapsed_and_sum_did_not(report):
     assert f"{EXPECTED['collapsed_mean']} of {EXPECTED['vae_runs']} finished VAE runs collapsed" in done.stdout
 
 
-def test_report_from_offline_wandb_dir(tmp_path):
+def test_report_from_offline_wandb_dir_skips_and_names_corrupt_files(tmp_path):
+    """The trials' run files plus a file that is no run file and a damaged copy of a run: the report is built
+    from the readable runs and names the two it skipped."""
     wandb_dir = write_wandb_runs(tmp_path, wandb_trials(tmp_path, numbers=(0, 6, 10, 12)))
+    files = sorted(file for file in wandb_dir.rglob("*.wandb") if "latest-run" not in file.parts)
+    (files[0].parent / "run-garbage.wandb").write_bytes(b"not a wandb file at all")
+    copy = shutil.copytree(files[1].parent, wandb_dir / "wandb" / "offline-run-damaged-copy")
+    (damaged,) = copy.glob("*.wandb")
+    data = bytearray(damaged.read_bytes())
+    data[200:260] = b"\xff" * 60
+    damaged.write_bytes(bytes(data))
     out = tmp_path / "out"
     done = run_report(["--wandb-dir", str(wandb_dir), "--out", str(out)], tmp_path)
     assert done.returncode == 0, done.stderr
@@ -81,6 +91,9 @@ def test_report_from_offline_wandb_dir(tmp_path):
     assert "Both runs with reduction=mean collapsed" in text
     assert "The one run with reduction=sum did not collapse" in text
     assert (out / "kl_per_dim.html").read_text().count("data:image/png;base64") >= 3
+    skipped = text[text.index("Skipped"):][:400]
+    assert "Skipped 2 run files" in skipped and "run-garbage.wandb: not a W&B run file" in skipped, skipped
+    assert f"{damaged.name}: " in skipped and "(checksum mismatch" in skipped
 
 
 @pytest.mark.parametrize("case", ["missing_storage", "only_failed", "empty_wandb_dir", "bad_flag", "both_sources"])

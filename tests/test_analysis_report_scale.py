@@ -6,7 +6,6 @@ Wall time and kernel memory are measured by `python -m benchmarks --only report`
 from __future__ import annotations
 
 import csv
-import shutil
 
 import nbformat
 import optuna
@@ -14,8 +13,6 @@ import pytest
 from analysis_fixtures import run_report
 from test_analysis_report import visible_text
 from test_analysis_scale import journal_study
-
-from analysis import synthetic
 
 MAX_HTML = 10 * 1024 * 1024
 
@@ -73,27 +70,6 @@ def test_study_with_only_pruned_trials_is_one_line_error(tmp_path):
     storage = journal_study(tmp_path / "pruned.log", 10, fail_share=0.0, prune_share=1.0)
     error = one_line_error(run_report(["--storage", storage, "--out", str(tmp_path / "o")], tmp_path))
     assert "no finished trials (10 PRUNED)" in error
-
-
-@pytest.fixture(scope="module")
-def wandb_runs(tmp_path_factory):
-    return synthetic.write_wandb_runs(tmp_path_factory.mktemp("wandb") / "runs", 8)
-
-
-def test_corrupt_wandb_files_are_skipped_and_reported(tmp_path, wandb_runs):
-    folder = shutil.copytree(wandb_runs, tmp_path / "runs", symlinks=True)
-    files = sorted(file for file in folder.rglob("*.wandb") if "latest-run" not in file.parts)
-    (files[0].parent / "run-garbage.wandb").write_bytes(b"not a wandb file at all")
-    damaged = bytearray(files[1].read_bytes())
-    damaged[200:260] = b"\xff" * 60
-    files[1].write_bytes(bytes(damaged))
-    out = tmp_path / "out"
-    done = run_report(["--wandb-dir", str(folder), "--out", str(out)], tmp_path)
-    assert done.returncode == 0, done.stderr
-    text = visible_text((out / "overregularization.html").read_text())
-    skipped = text[text.index("Skipped"):][:400]
-    assert "Skipped 2 run files" in skipped and "run-garbage.wandb: not a W&B run file" in skipped, skipped
-    assert f"{files[1].name}: " in skipped and "(checksum mismatch" in skipped
 
 
 def test_wandb_folder_of_only_corrupt_files_is_one_line_error(tmp_path):

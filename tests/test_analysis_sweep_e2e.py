@@ -55,7 +55,7 @@ def test_tiny_sweep_then_report(tmp_path):
     assert "The one run with reduction=sum did not collapse" in text
     assert (report_dir / "overregularization.html").read_text().count("data:image/png;base64") >= 3
     # The same verdicts from the sweep's own offline W&B runs (the report over a W&B folder, end to end, is
-    # tests/test_analysis_report.py::test_report_from_offline_wandb_dir).
+    # tests/test_analysis_report.py::test_report_from_offline_wandb_dir_skips_and_names_corrupt_files).
     from analysis.load import load
 
     frame = load(wandb_dir=str(tmp_path))

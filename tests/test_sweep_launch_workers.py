@@ -5,9 +5,9 @@ import textwrap
 
 import pytest
 
+from common.machine import usable_cores
 from conftest import assert_one_line_error, run_cli
 from sweep.launch import WORKER_MEMORY_BYTES, auto_workers, available_memory, workers_arg
-from common.machine import usable_cores
 
 GIB = 2**30
 

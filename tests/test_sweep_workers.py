@@ -169,7 +169,7 @@ def test_ctrl_c_keeps_finished_trials_and_requeues_the_running_ones(tmp_path):
     assert failed and all("interrupted" in t.user_attrs["fail_reason"] for t in failed)
     assert not [t for t in stopped if t.state.name == "RUNNING"]
 
-    result = launch(tmp_path, "--workers", "2", *LONG_TRIALS)
+    result = launch(tmp_path, *LONG_TRIALS)  # one worker: the same command again is the kill -9 test's
     assert result.returncode == 0, result.stderr[-2000:]
     assert_each_point_complete_once(trials(sqlite_url(tmp_path)))
 
