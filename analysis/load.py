@@ -46,22 +46,30 @@ def is_journal_file(storage: str) -> bool:
 
 
 def open_storage(storage: str) -> Any:
-    """What `optuna.load_study(storage=...)` takes: a URL, or a JournalStorage for a journal log file."""
-    if is_journal_file(storage):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        return JournalStorage(JournalFileBackend(str(Path(storage).resolve())))
-    return storage_url(storage)
-
-
-def study_names(storage: str) -> list[str]:
+    """The Optuna storage behind `storage` (a database URL, or a journal log file: `JournalFileBackend`), opened
+    once for all reads of a load: opening a journal replays it, which takes seconds for thousands of trials."""
     import optuna
 
     try:
-        return sorted(optuna.study.get_all_study_names(storage=open_storage(storage)))
+        if is_journal_file(storage):
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            return JournalStorage(JournalFileBackend(str(Path(storage).resolve())))
+        return optuna.storages.RDBStorage(storage_url(storage))
     except UserError:
         raise
+    except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
+        raise UserError(f"cannot open Optuna storage {mask(storage)}: {str(error).splitlines()[0]}") from None
+
+
+def study_names(storage: str, opened: Any = None) -> list[str]:
+    """The studies in `storage` (`opened`: the same storage already opened by `open_storage`)."""
+    import optuna
+
+    opened = open_storage(storage) if opened is None else opened
+    try:
+        return sorted(optuna.study.get_all_study_names(storage=opened))
     except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
         raise UserError(f"cannot open Optuna storage {mask(storage)}: {str(error).splitlines()[0]}") from None
 
@@ -82,7 +90,8 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    names = study_names(storage)
+    opened = open_storage(storage)
+    names = study_names(storage, opened)
     if not names:
         kind = " (is it an SQLite database or an Optuna journal file?)" if is_journal_file(storage) else ""
         raise UserError(f"no Optuna study in {mask(storage)}{kind}")
@@ -93,7 +102,7 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
         study = names[0]
     if study not in names:
         raise UserError(f"no study {study!r} in {mask(storage)} (studies: {', '.join(names) or 'none'})")
-    loaded = optuna.load_study(study_name=study, storage=open_storage(storage))
+    loaded = optuna.load_study(study_name=study, storage=opened)
     records = []
     all_trials = loaded.get_trials(deepcopy=False)
     # An interrupted trial (killed worker, Ctrl-C) was re-queued as a new trial with `retry_of`: keep the re-run.

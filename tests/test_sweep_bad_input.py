@@ -53,7 +53,7 @@ def pristine(tmp_path_factory):
     from sweep.launch import main
 
     out = tmp_path_factory.mktemp("baseline") / "out"
-    assert main([SMOKE, "--out", str(out), *TINY]) == 0  # in this process: the cases below run the CLI
+    assert main([SMOKE, "--out", str(out), *TINY, "--workers", "1"]) == 0  # in this process; the cases run the CLI
     wandb.teardown()  # the service may still be writing the run files when the sweep returns
     before = snapshot(out)
     assert before["rows"]["trials"] and before["rows"]["trial_user_attributes"], before["rows"]

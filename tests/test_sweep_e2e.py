@@ -43,7 +43,7 @@ def launch_in_process(config: Path, out: Path, capsys, monkeypatch):
 
     monkeypatch.setenv("WANDB_DIR", str(out / "wandb-root"))
     result = run_in_process(main, str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
-                            capsys=capsys)
+                            "--workers", "1", capsys=capsys)
     wandb_teardown()
     return result
 
