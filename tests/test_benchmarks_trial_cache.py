@@ -21,7 +21,7 @@ def train():
 def test_cached_trial_equals_fresh_build(train):
     from vae import fit
 
-    config = TrialConfig(hidden=[64, 32], latent_dim=4, epochs=2, iwae_samples=5, seed=3)
+    config = TrialConfig(dataset="digits", hidden=[64, 32], latent_dim=4, epochs=2, iwae_samples=5, seed=3)
     fresh = train(config, fresh=True)
     mean = config.model_copy(update={"reduction": "mean"})
     fresh_mean = train(mean, fresh=True)

@@ -1,8 +1,10 @@
-"""The sweep CLIs end to end with the real `vae.train.run` into temp dirs (tiny models): the smoke sweep and its
-relaunch as subprocesses, as a user runs them; the TPE sweep and `sweep.trial` call the same `main` in this process
+"""The sweep CLIs end to end with the real `vae.train.run` into temp dirs (tiny models): the smoke sweep with its
+report (the seed's phenomenon: the pixel-averaged runs collapse, the summed ones do not) and its relaunch as
+subprocesses, as a user runs them; the TPE sweep and `sweep.trial` call the same `main` in this process
 (their error lines and `--help` run as subprocesses in test_sweep_cli.py)."""
 from __future__ import annotations
 
+import csv
 import textwrap
 from pathlib import Path
 
@@ -31,11 +33,11 @@ trial:
 """
 
 
-def launch(config: Path, out: Path, *extra: str):
+def launch(config: Path, out: Path, *extra: str, report: bool = False):
     env = {"WANDB_DIR": str(out / "wandb-root")}
     # One process (--workers 1: one TensorFlow import): the worker pool has its own tests (test_sweep_workers.py).
-    return run_cli("-m", "sweep.launch", str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
-                   "--workers", "1", *extra, env=env)
+    return run_cli("-m", "sweep.launch", str(config), "--out", str(out), "--wandb-mode", "offline",
+                   *([] if report else ["--no-report"]), "--workers", "1", *extra, env=env)
 
 
 def launch_in_process(config: Path, out: Path, capsys, monkeypatch):
@@ -64,8 +66,9 @@ def wandb_runs(out: Path):
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """The smoke sweep as a user runs it: mnist5k, β ∈ {1, 4} × reduction ∈ {sum, mean}, then its report."""
     out = tmp_path_factory.mktemp("smoke")
-    result = launch(REPO / "configs" / "smoke.yaml", out)
+    result = launch(REPO / "configs" / "smoke.yaml", out, report=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
@@ -92,8 +95,9 @@ def test_smoke_sweep_runs_every_grid_point_exactly_once(smoke):
 def test_smoke_wandb_offline_runs_read_back(smoke):
     out, _ = smoke
     trials = {f"trial-{t.number}": t for t in trials_of(out, "smoke")}
-    runs = {run.name: run for run in wandb_runs(out)}
+    runs = {run.name: run for run in wandb_runs(out) if run.job_type == "trial"}
     assert set(runs) == set(trials)
+    assert [(run.job_type, run.group) for run in wandb_runs(out) if run.job_type != "trial"] == [("report", "smoke")]
     for name, run in runs.items():
         trial = trials[name]
         assert run.run_id == trial.user_attrs["wandb_run_id"]
@@ -105,6 +109,28 @@ def test_smoke_wandb_offline_runs_read_back(smoke):
         assert run.summary["test/nelbo"] == pytest.approx(trial.value)
         assert run.summary["kl_per_dim"]["_type"] == "table-file"
         assert {"reconstructions", "samples"} <= set(run.summary)
+
+
+def test_smoke_report_says_the_mean_runs_collapsed_and_the_sum_runs_did_not(smoke):
+    from analysis.load import load
+    from test_analysis_report import visible_text
+
+    out, result = smoke
+    report = out / "smoke" / "report"
+    assert "report: 2 of 4 finished VAE runs collapsed (2 with reduction=mean)" in result.stdout
+    rows = csv.DictReader((report / "summary.csv").open())
+    statuses = {(row["beta"], row["reduction"]): row["status"] for row in rows}
+    assert statuses == {("1.0", "sum"): "healthy", ("4.0", "sum"): "healthy",
+                        ("1.0", "mean"): "collapsed", ("4.0", "mean"): "collapsed"}, statuses
+    page = (report / "overregularization.html").read_text()
+    text = visible_text(page)
+    assert "Both runs with reduction=mean collapsed" in text
+    assert "None of the 2 runs with reduction=sum collapsed" in text
+    assert page.count("data:image/png;base64") >= 3
+    # The same verdicts from the sweep's own offline W&B runs (the report over a W&B folder, end to end, is
+    # tests/test_analysis_report.py::test_report_from_offline_wandb_dir_skips_and_names_corrupt_files).
+    frame = load(wandb_dir=str(out / "wandb-root"))
+    assert sorted(zip(frame["reduction"], frame["status"])) == [("mean", "collapsed")] * 2 + [("sum", "healthy")] * 2
 
 
 def test_relaunching_resumes_without_rerunning(smoke):
