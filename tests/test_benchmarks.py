@@ -1,6 +1,7 @@
 """The benchmark harness runs and writes its report; no timings are asserted (benchmarks are not unit tests)."""
 import math
 
+import pytest
 from conftest import run_cli
 
 from benchmarks import efficiency, report
@@ -45,3 +46,32 @@ def test_conv_flop_count_matches_the_layer_arithmetic():
     reference = shared + conv(7 * 7, 3, 64, 64) + conv(14 * 14, 3, 64, 32) + conv(28 * 28, 3, 32, 1)
     assert efficiency.model_train_flops(config, (28, 28, 1)) == 3 * ours
     assert efficiency.model_train_flops(config, (28, 28, 1), reference=True) == 3 * reference
+
+
+def test_suite_cpu_plugin_records_each_test_and_its_children(tmp_path):
+    """A test that burns CPU in a child process: the record charges it to that test, and the summary to its file."""
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.suite_cpu import by_file
+
+    (tmp_path / "test_burn.py").write_text(
+        "import subprocess, sys\n"
+        "def test_child():\n"
+        "    subprocess.run([sys.executable, '-c', 'sum(i * i for i in range(3_000_000))'], check=True)\n"
+        "def test_idle():\n"
+        "    pass\n")
+    log = tmp_path / "cpu.tsv"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "benchmarks.suite_cpu", "-p",
+                           "no:cacheprovider", "-o", "addopts=", str(tmp_path / "test_burn.py")],
+                          env={**os.environ, "SUITE_CPU_LOG": str(log)}, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row.split("\t")[0].split("::")[1]: [float(v) for v in row.split("\t")[1:]]
+            for row in log.read_text().splitlines()}
+    assert rows["test_child"][2] > 0.05 and rows["test_child"][2] > 10 * rows["test_idle"][2]
+    ((name, cpu, wall),) = by_file(str(log))
+    assert name.endswith("test_burn.py") and cpu == pytest.approx(sum(row[1] + row[2] for row in rows.values()))
+    summary = run_cli("-m", "benchmarks.suite_cpu", str(log))
+    assert summary.returncode == 0 and "test_burn.py" in summary.stdout and "total" in summary.stdout
