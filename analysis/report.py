@@ -6,11 +6,11 @@ Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html`,
 (executed with nbclient on python3 kernels, no Jupyter server, side by side as the cores allow; HTML without code
 cells, figures embedded as PNG) and `summary.csv` (one row per trial: parameters, metrics, status, evidence); the
 notebooks add `configurations.csv` (one row per configuration, seeds aggregated) and `kl_per_dim.csv` (every
-trial's sorted per-dimension KL), the full versions of the tables and heatmap they show truncated. DIR defaults to `<db folder>/<study>/report` for an SQLite storage
-(next to the trial artifacts), else `reports/<study>`. The storage may also be an Optuna journal file
-(`JournalFileBackend`), given as its path. `--wandb` also logs the report as the study's W&B run of job_type
-`report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline runs under $WANDB_DIR, else next to
-the trials' runs: the --wandb-dir, the SQLite db folder or DIR).
+trial's sorted per-dimension KL), the full versions of the tables and heatmap they show truncated. DIR defaults to
+`<db folder>/<study>/report` for an SQLite storage (next to the trial artifacts), else `reports/<study>`. The
+storage may also be an Optuna journal file (`JournalFileBackend`), given as its path. `--wandb` also logs the report
+as the study's W&B run of job_type `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline
+runs under $WANDB_DIR, else next to the trials' runs: the --wandb-dir, the SQLite db folder or DIR).
 Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `sweep.launch` calls.
 """
 from __future__ import annotations
