@@ -5,6 +5,7 @@ subprocesses, as a user runs them; the TPE sweep and `sweep.trial` call the same
 from __future__ import annotations
 
 import csv
+import json
 import textwrap
 from pathlib import Path
 
@@ -97,7 +98,6 @@ def test_smoke_wandb_offline_runs_read_back(smoke):
     trials = {f"trial-{t.number}": t for t in trials_of(out, "smoke")}
     runs = {run.name: run for run in wandb_runs(out) if run.job_type == "trial"}
     assert set(runs) == set(trials)
-    assert [(run.job_type, run.group) for run in wandb_runs(out) if run.job_type != "trial"] == [("report", "smoke")]
     for name, run in runs.items():
         trial = trials[name]
         assert run.run_id == trial.user_attrs["wandb_run_id"]
@@ -109,6 +109,21 @@ def test_smoke_wandb_offline_runs_read_back(smoke):
         assert run.summary["test/nelbo"] == pytest.approx(trial.value)
         assert run.summary["kl_per_dim"]["_type"] == "table-file"
         assert {"reconstructions", "samples"} <= set(run.summary)
+
+
+def test_smoke_report_is_logged_to_wandb_as_the_study_report_run(smoke):
+    from test_wandb_report import artifacts
+
+    out, result = smoke
+    (run,) = [run for run in wandb_runs(out) if run.job_type != "trial"]
+    assert (run.job_type, run.group, run.exit_code) == ("report", "smoke", 0)
+    assert f"W&B: report run {run.run_id}, group 'smoke'" in result.stdout
+    table = json.loads((run.files_dir / run.summary["summary"]["path"]).read_text())
+    assert len(table["data"]) == 4 and "status" in table["columns"]
+    html = (run.files_dir / run.summary["report/overregularization"]["path"]).read_text()
+    assert html == (out / "smoke" / "report" / "overregularization.html").read_text()
+    assert any(key.startswith("figures/overregularization/") for key in run.summary)
+    assert {artifact.type for artifact in artifacts(run.path)} >= {"report"}
 
 
 def test_smoke_report_says_the_mean_runs_collapsed_and_the_sum_runs_did_not(smoke):

@@ -1,5 +1,6 @@
 """The report in W&B (analysis.wandb_report) and the trial runs' define_metric, read back from the offline run
-files: the `report` run's table, figures, HTML and artifact; the report run kept out of `--wandb-dir` loading."""
+files: the `report` run's table, figures, HTML and artifact; the report run kept out of `--wandb-dir` loading.
+(The report run a whole sweep leaves: tests/test_sweep_e2e.py, on the smoke sweep.)"""
 from __future__ import annotations
 
 import base64
@@ -156,27 +157,6 @@ def test_trial_runs_chart_against_epoch_and_keep_the_lowest_val_nelbo(tmp_path):
     summary = read_run(path).summary
     assert summary["val/nelbo"] == {"min": 110.0}
     assert summary["train/loss"] == 125.0 and summary["test/nelbo"] == 121.0
-
-
-def test_an_offline_sweep_ends_with_its_report_run(tmp_path, monkeypatch, capsys):
-    """A whole sweep (fake trainer, real Optuna, real report notebooks, W&B offline) leaves a `report` run."""
-    from test_sweep_flow import FakeNonFinite, fake_run, make_config
-
-    from sweep import launch, objective
-
-    monkeypatch.setattr(objective, "load_trainer", lambda: (fake_run, FakeNonFinite))
-    config = make_config(tmp_path, space={"beta": [1.0, 2.0]})
-    config = config.model_copy(update={"wandb": config.wandb.model_copy(update={"mode": "offline"})})
-    assert launch.sweep(config, report=True) == 0
-    run = report_run(tmp_path / "runs" / "wandb")
-    assert run.group == config.study and run.exit_code == 0
-    assert f"W&B: report run {run.run_id}, group 't'" in capsys.readouterr().out
-    table = json.loads((run.files_dir / run.summary["summary"]["path"]).read_text())
-    assert len(table["data"]) == 2 and "status" in table["columns"]
-    html = (run.files_dir / run.summary["report/overregularization"]["path"]).read_text()
-    assert html == (tmp_path / "runs" / "t" / "report" / "overregularization.html").read_text()
-    assert any(key.startswith("figures/overregularization/") for key in run.summary)
-    assert {a.type for a in artifacts(run.path)} >= {"report"}
 
 
 def test_report_cli_refuses_an_unknown_wandb_mode(tmp_path):
