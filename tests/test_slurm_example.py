@@ -1,6 +1,7 @@
 """examples/slurm run as SLURM would run them, on this machine: the one-time database set-up, two array tasks
 of sweep.sbatch at once (bash; #SBATCH lines are comments) with SLURM's environment variables against a
-throw-away PostgreSQL, then report.sbatch. Every grid point must end COMPLETE exactly once."""
+throw-away PostgreSQL, then report.sbatch. Every grid point must end COMPLETE exactly once, and neither the
+database passwords nor the W&B key may reach any output or file (two launchers sharing one PostgreSQL sweep)."""
 from __future__ import annotations
 
 import os
@@ -17,6 +18,7 @@ from analysis.wandb_file import read_run
 
 SLURM = REPO / "examples" / "slurm"
 DB_PASSWORD = "sweeps-pw-7Hq2"
+WANDB_KEY = "wandb-key-0123456789abcdef0123456789abcdef"
 CONFIG = textwrap.dedent("""\
     study: from-config
     wandb: {project: vae-sweeps, mode: offline}
@@ -32,6 +34,7 @@ CONFIG = textwrap.dedent("""\
 def base_env(tmp_path, sweep_db: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DATA_DIR": str(tmp_path / "wandb-data"),
+            "WANDB_API_KEY": WANDB_KEY,
             "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "PATH": f"{os.path.dirname(sys.executable)}:"
             f"{os.environ['PATH']}", "SWEEP_DB": sweep_db, "SWEEP_STUDY": "slurm-test",
             "SWEEP_CONFIG": str(tmp_path / "tiny.yaml"), "SWEEP_OUT": str(tmp_path / "out"),
@@ -86,11 +89,13 @@ def test_array_tasks_and_report_complete_a_sweep_on_postgresql(tmp_path):
         outputs += [" ".join(task.communicate(timeout=500)) for task in tasks]
         assert [task.returncode for task in tasks] == [0, 0], outputs[-2:]
         assert "task 1 of array job 4242" in outputs[-1]
+        assert all("sweeps:***@" in output for output in outputs[-2:])  # the storage URL is printed masked
         assert all("1 worker;" in output for output in outputs[-2:])  # the task's cores go to threads
         trials = optuna.load_study(study_name="slurm-test", storage=sweep_db).get_trials()
         complete = [t for t in trials if t.state.name == "COMPLETE"]
         assert sorted(t.user_attrs["grid_point"] for t in complete) == [0, 1, 2, 3], trials
         assert len({(t.params["beta"], t.params["reduction"]) for t in complete}) == 4
+        assert len(list((tmp_path / "out" / "slurm-test").glob("trial-*"))) == 4  # each point trained once
 
         report = subprocess.run(["bash", str(SLURM / "report.sbatch")], cwd=tmp_path,
                                 env={**env, "SLURM_JOB_ID": "4246", "SLURM_JOB_NAME": "vae-sweep-report"},
@@ -102,7 +107,7 @@ def test_array_tasks_and_report_complete_a_sweep_on_postgresql(tmp_path):
     runs = [read_run(path) for path in (tmp_path / "out" / "wandb").rglob("run-*.wandb")]
     assert sorted(run.job_type for run in runs) == ["report"] + ["trial"] * 4
     assert {run.group for run in runs} == {"slurm-test"}
-    for secret in (PASSWORD, DB_PASSWORD):  # neither password reaches the output or any file
+    for secret in (PASSWORD, DB_PASSWORD, WANDB_KEY):  # no password and no W&B key reaches the output or any file
         assert not any(secret in text for text in outputs)
         for path in tmp_path.rglob("*"):
             if path.is_file():
