@@ -45,6 +45,10 @@ def is_journal_file(storage: str) -> bool:
         return file.read(16) != b"SQLite format 3\x00"
 
 
+def _cannot_open(storage: str, error: Exception) -> UserError:
+    return UserError(f"cannot open Optuna storage {mask(storage)}: {str(error).splitlines()[0]}")
+
+
 def open_storage(storage: str) -> Any:
     """The Optuna storage behind `storage` (a database URL, or a journal log file: `JournalFileBackend`), opened
     once for all reads of a load: opening a journal replays it, which takes seconds for thousands of trials."""
@@ -60,18 +64,17 @@ def open_storage(storage: str) -> Any:
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
-        raise UserError(f"cannot open Optuna storage {mask(storage)}: {str(error).splitlines()[0]}") from None
+        raise _cannot_open(storage, error) from None
 
 
-def study_names(storage: str, opened: Any = None) -> list[str]:
-    """The studies in `storage` (`opened`: the same storage already opened by `open_storage`)."""
+def study_names(storage: str, opened: Any) -> list[str]:
+    """The studies in `opened`, the storage `open_storage(storage)` returned."""
     import optuna
 
-    opened = open_storage(storage) if opened is None else opened
     try:
         return sorted(optuna.study.get_all_study_names(storage=opened))
     except Exception as error:  # noqa: BLE001 - connection/schema problems are the user's to fix
-        raise UserError(f"cannot open Optuna storage {mask(storage)}: {str(error).splitlines()[0]}") from None
+        raise _cannot_open(storage, error) from None
 
 
 def _require_finished(records: list[TrialRecord], what: str) -> None:
