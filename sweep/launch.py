@@ -144,7 +144,8 @@ def check_datasets(config: SweepConfig) -> None:
 
 
 def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
-    """Run this launcher's share of the study (with `workers` processes), then the results table and report."""
+    """Run this launcher's share of the study (with `workers` processes, or one per trial left if fewer), then the
+    results table and report."""
     quiet_logging()
     from sweep.objective import Objective
     from sweep.pool import run_sweep
@@ -159,16 +160,20 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
     study, storage = open_study(config, url)
     root = prepare_out(config)
     total = planned_trials(config)
+    done = len(counted(study))
+    left = max(0, total - done)
+    started = min(workers, max(1, left))  # a worker per trial left at most: each one costs a TensorFlow start
     tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, root, config.wandb.entity)
     print(f"study {config.study!r} ({config.search.method}, {total} trials) in {mask(url)}; "
-          f"{workers} worker{'s' if workers > 1 else ''}; W&B {tracker.mode}"
-          + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""), flush=True)
-    done = len(counted(study))
+          f"{started} worker{'s' if started > 1 else ''}"
+          + (f" (not {workers}: {left} trial{'s' if left != 1 else ''} left)" if started < workers else "")
+          + f"; W&B {tracker.mode}" + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""),
+          flush=True)
     if done:
         print(f"{done} of {total} trials already finished, resuming", flush=True)
     progress = SweepProgress(study, total)
     try:
-        run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, workers)
+        run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, started)
     finally:
         progress.close()
     results_table(study)
