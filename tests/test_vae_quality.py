@@ -71,7 +71,6 @@ def test_sample_metrics_without_labels_are_skipped_with_a_reason():
 WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    import vae.tf_runtime  # TensorFlow loaded before the race starts
     from vae import quality
     from vae.config import TrialConfig
 
@@ -85,7 +84,8 @@ WORKER = textwrap.dedent("""
     config = TrialConfig(dataset="digits", seed=5)
     splits = quality.grey_splits(config)
     classifier = quality.load_or_train(config, splits, 10)
-    print(len(trained), classifier.accuracy, float(sum(w.sum() for w in classifier.weights)))
+    print(len(trained), classifier.accuracy, float(sum(w.sum() for w in classifier.weights)),
+          "tensorflow" in sys.modules)
 """)
 
 
@@ -100,7 +100,9 @@ def test_classifier_cache_is_shared_by_two_processes_started_at_once(tmp_path):
     assert all(worker.returncode == 0 for worker in workers), [err[-2000:] for _, err in outputs]
     lines = [out.split() for out, _ in outputs]
     assert sorted(int(line[0]) for line in lines) == [0, 1]  # one trained, the other waited and read its file
-    assert lines[0][1:] == lines[1][1:]  # the very same classifier
+    assert lines[0][1:3] == lines[1][1:3]  # the very same classifier
+    assert sorted(line[3] for line in lines) == ["False", "True"]  # only the one that trained loaded TensorFlow
+    assert all((line[0] == "1") == (line[3] == "True") for line in lines)
     assert float(lines[0][1]) > 0.8  # held-out (test split) accuracy on digits
     files = sorted(path.name for path in (cache / "classifiers").iterdir())
     assert len([name for name in files if name.endswith(".npz")]) == 1
