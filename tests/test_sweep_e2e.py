@@ -34,11 +34,11 @@ trial:
 """
 
 
-def launch(config: Path, out: Path, *extra: str, report: bool = False):
+def launch(config: Path, out: Path, *extra: str, report: bool = False, workers: str = "1"):
     env = {"WANDB_DIR": str(out / "wandb-root")}
     # One process (--workers 1: one TensorFlow import): the worker pool has its own tests (test_sweep_workers.py).
     return run_cli("-m", "sweep.launch", str(config), "--out", str(out), "--wandb-mode", "offline",
-                   *([] if report else ["--no-report"]), "--workers", "1", *extra, env=env)
+                   *([] if report else ["--no-report"]), "--workers", workers, *extra, env=env)
 
 
 def launch_in_process(config: Path, out: Path, capsys, monkeypatch):
@@ -152,9 +152,10 @@ def test_relaunching_resumes_without_rerunning(smoke):
     out, _ = smoke
     before = {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")}
     runs_before = len(wandb_runs(out))
-    again = launch(REPO / "configs" / "smoke.yaml", out)
+    again = launch(REPO / "configs" / "smoke.yaml", out, workers="2")
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"{len(before)} of {len(before)} trials already finished, resuming" in again.stdout
+    assert "; 1 worker (not 2: 0 trials left);" in again.stdout  # no worker process started for nothing
     assert {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")} == before
     assert len(wandb_runs(out)) == runs_before
 
