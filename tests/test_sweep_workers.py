@@ -146,7 +146,7 @@ def test_ctrl_c_keeps_finished_trials_and_requeues_the_running_ones(tmp_path):
 
 
 def test_a_killed_worker_process_is_replaced_and_its_trial_requeued(tmp_path):
-    """Two local workers run the grid; one of them is killed mid-trial."""
+    """Two local workers run the grid; one of them is killed while the sweep runs."""
     process = start_and_wait_for_first_trial(tmp_path, "--workers", "2")
     workers = [pid for pid in map(int, subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
                                                       text=True).stdout.split())
