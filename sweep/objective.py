@@ -109,9 +109,8 @@ def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: Epoch
 
 def release_models() -> None:
     """Collect the finished trial's garbage. Models live in vae.fit's trainer cache (at most `vae.fit.CACHE_SIZE`
-    structures), so memory stays bounded without `keras.backend.clear_session()`, which cost ~0.3-0.7 s per
-    trial and, if called, makes the next trial of a cached structure slower. Measured on 12 structures (> a
-    cache of 4): peak RSS 1.75 GB with clear_session, 1.71 GB with gc.collect() alone; wall 39.4 s vs 33.2 s."""
+    structures), so memory stays bounded without `keras.backend.clear_session()`, which would cost time per trial
+    and make the next trial of a cached structure rebuild it (measured in BENCHMARKS.md, "Sweep overhead")."""
     gc.collect()
 
 
