@@ -21,7 +21,6 @@ import pytest
 from common.cli import USER_ERROR_EXIT, OneLineParser
 
 LOG_ENV = "SUITE_CPU_LOG"
-COLUMNS = ("test", "wall_s", "own_cpu_s", "children_cpu_s")
 
 
 def _cpu() -> tuple[float, float]:
