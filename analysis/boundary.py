@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from analysis.diagnose import COLLAPSED, HEALTHY, PARTIAL
+from common.collapse import COLLAPSED, HEALTHY, PARTIAL
 from analysis.numbers import count, fmt, plural, span, table
 
 Z95 = 1.959964

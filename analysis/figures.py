@@ -28,7 +28,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullFormatter, NullLocator  # noqa: E402
 
 from analysis.boundary import boundaries  # noqa: E402
-from analysis.diagnose import Thresholds  # noqa: E402
+from common.collapse import Thresholds  # noqa: E402
 from analysis.images import reconstruction_grid  # noqa: E402
 from analysis.numbers import fmt  # noqa: E402
 from analysis.tables import kl_matrix, kl_selection  # noqa: E402

@@ -17,13 +17,14 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.diagnose import Thresholds, diagnose
-from common.results import FAIL_REASON, RUN_FIGURES, RUN_NOTES, SCALAR_TEST_KEYS
+from analysis.diagnose import diagnose
+from common.collapse import Thresholds
+from common.results import (ARTIFACT_DIR, FAIL_REASON, KL_PER_DIM_KEY, RUN_FIGURES, RUN_NOTES, SCALAR_TEST_KEYS,
+                            WANDB_RUN_ID, TrialResult)
 
 CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
-CORE_METRICS = SCALAR_TEST_KEYS
-TEXT_INFO = ("wandb_run_id", "artifact_dir", FAIL_REASON, *RUN_NOTES)
-RUN_INFO = (*RUN_FIGURES, *TEXT_INFO)
+TEXT_INFO = (WANDB_RUN_ID, ARTIFACT_DIR, FAIL_REASON, *RUN_NOTES)
+INFO_COLUMNS = (*RUN_FIGURES, *TEXT_INFO)
 NOT_CONFIG = {"study", "trial_number"}
 
 
@@ -54,37 +55,27 @@ def per_dim_array(value: Any) -> Any:
     return math.nan
 
 
-def effective_beta(row: dict[str, Any], values: dict[str, Any]) -> float:
-    """Recorded effective beta; else beta (sum) or beta x pixels (mean) when the pixel count is known.
-    NaN for autoencoders, which have no KL term to weight."""
+def _effective_beta(row: dict[str, Any], recorded: Any) -> float:
+    """The recorded effective β (`common.collapse.effective_beta` at training time); β itself for a `sum` run
+    that did not record it. NaN for autoencoders, which have no KL term to weight."""
     if row.get("model") == "ae":
         return math.nan
-    for key in ("effective_beta", "test/effective_beta"):
-        if not math.isnan(to_float(values.get(key))):
-            return to_float(values[key])
-    beta = to_float(row.get("beta"))
-    if row.get("reduction", "sum") == "sum":
-        return beta
-    pixels = to_float(values.get("num_pixels", values.get("test/num_pixels")))
-    return beta * pixels
+    if not math.isnan(to_float(recorded)):
+        return to_float(recorded)
+    return to_float(row.get("beta")) if row.get("reduction", "sum") == "sum" else math.nan
 
 
 def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
-    values = record.values
+    stored = TrialResult.from_stored(record.values).stored()
     row: dict[str, Any] = {"number": int(record.number), "state": record.state, "study": record.study or study}
-    config = {key: value for key, value in record.config.items() if key not in NOT_CONFIG}
-    row.update(config)
+    row.update({key: value for key, value in record.config.items() if key not in NOT_CONFIG})
     row.update(record.params)
-    for key, value in values.items():
-        if key.startswith("test/") and key != "test/kl_per_dim":
-            row[key] = to_float(value)
-    row["kl_per_dim"] = per_dim_array(values.get("test/kl_per_dim"))
-    row["effective_beta"] = effective_beta(row, values)
-    for key in RUN_FIGURES:
-        if key != "effective_beta":
-            row[key] = to_float(values.get(key))
+    row.update({key: to_float(stored[key]) for key in SCALAR_TEST_KEYS})
+    row["kl_per_dim"] = per_dim_array(stored[KL_PER_DIM_KEY])
+    row.update({key: to_float(stored[key]) for key in RUN_FIGURES})
+    row["effective_beta"] = _effective_beta(row, stored["effective_beta"])
     for key in TEXT_INFO:
-        value = values.get(key)
+        value = record.values.get(key)
         row[key] = str(value) if value not in (None, "") else None
     return row
 
@@ -95,7 +86,7 @@ def _ordered(columns: Iterable[str], swept: list[str]) -> list[str]:
     params = [name for name in (*CORE_PARAMS, *sorted(swept)) if name in columns]
     params = list(dict.fromkeys(params))
     metrics = sorted(name for name in columns if name.startswith("test/"))
-    tail = ["kl_per_dim", *RUN_INFO]
+    tail = ["kl_per_dim", *INFO_COLUMNS]
     known = set(head) | set(params) | set(metrics) | set(tail)
     other = sorted(name for name in columns if name not in known)
     return head + params + other + metrics + tail
@@ -119,7 +110,7 @@ def build_frame(records: list[TrialRecord], *, source: str, study: str | None,
     for name in CORE_PARAMS:
         if name not in frame:
             frame[name] = None
-    for name in CORE_METRICS:
+    for name in SCALAR_TEST_KEYS:
         if name not in frame:
             frame[name] = math.nan
     config_names = {key for record in records for key in record.config if key not in NOT_CONFIG}

@@ -7,6 +7,7 @@ split into its top and bottom halves when the npz is missing.
 from __future__ import annotations
 
 import math
+from common.results import ARTIFACT_DIR
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
     first) next to the best and typical healthy runs, one partial and one AE when there are any."""
     if frame.empty:
         return []
-    usable = frame[frame["artifact_dir"].map(has_reconstructions).astype(bool)]
+    usable = frame[frame[ARTIFACT_DIR].map(has_reconstructions).astype(bool)]
     by_status = {status: usable[usable["status"] == status] for status in ("collapsed", "partial", "healthy", "ae")}
     extras = [rows[0] for rows in (_sorted(by_status["partial"], True), _sorted(by_status["ae"], True)) if rows]
     room = max(max_runs - len(extras), 2)
@@ -106,7 +107,7 @@ def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
 def reconstruction_grid(frame: pd.DataFrame, n_images: int = 8, max_runs: int = 6) -> Figure:
     """Originals on top, then the reconstructions of collapsed runs next to healthy ones (and the AE)."""
     runs = pick_runs(frame[frame["state"] == "COMPLETE"], max_runs)
-    loaded = [(row, load_reconstructions(row.get("artifact_dir"), n_images)) for row in runs]
+    loaded = [(row, load_reconstructions(row.get(ARTIFACT_DIR), n_images)) for row in runs]
     loaded = [(row, images) for row, images in loaded if images is not None]
     fig = Figure(figsize=(1.2 * n_images + 2.5, 1.3 * (len(loaded) + 1) + 0.5), layout="constrained")
     if not loaded:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, RETRY_OF, WANDB_RUN_ID
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from analysis.diagnose import Thresholds
+from common.collapse import Thresholds
 from analysis.frame import TrialRecord, build_frame
 from analysis.wandb_file import WandbRun, read_run
 from common.storage_url import mask, normalize, sqlite_path
-from vae.config import UserError
+from common.errors import UserError
 
 WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", "crashed": "FAIL",
                 "killed": "FAIL", "preempted": "FAIL", "pending": "WAITING"}
@@ -83,7 +84,7 @@ def _require_finished(records: list[TrialRecord], what: str) -> None:
     if not any(record.state == "COMPLETE" for record in records):
         counts = Counter(record.state for record in records)
         summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
-        reasons = [record.values.get("fail_reason") for record in records if record.values.get("fail_reason")]
+        reasons = [record.values.get(FAIL_REASON) for record in records if record.values.get(FAIL_REASON)]
         hint = f"; first fail reason: {str(reasons[0]).splitlines()[0]}" if reasons else ""
         raise UserError(f"{what} has no finished trials ({summary}){hint}")
 
@@ -109,12 +110,12 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
     records = []
     all_trials = loaded.get_trials(deepcopy=False)
     # An interrupted trial (killed worker, Ctrl-C) was re-queued as a new trial with `retry_of`: keep the re-run.
-    superseded = {t.user_attrs["retry_of"] for t in all_trials if "retry_of" in t.user_attrs}
+    superseded = {t.user_attrs[RETRY_OF] for t in all_trials if RETRY_OF in t.user_attrs}
     for trial in all_trials:
         if trial.number in superseded:
             continue
         attrs = dict(trial.user_attrs)
-        config = attrs.pop("config", None) or {}
+        config = attrs.pop(CONFIG, None) or {}
         records.append(TrialRecord(number=trial.number, state=trial.state.name, config=dict(config),
                                    params=dict(trial.params), values=attrs))
     _require_finished(records, f"study {study!r}")
@@ -143,8 +144,8 @@ def _number(name: str, config: dict[str, Any], fallback: int) -> int:
 
 def _per_dim_from_table(summary: dict[str, Any], read_table: Callable[[str], Any] | None) -> Any:
     """`test/kl_per_dim` if the summary holds the list, else the `kl_per_dim` wandb.Table's `kl` column."""
-    if isinstance(summary.get("test/kl_per_dim"), list):
-        return summary["test/kl_per_dim"]
+    if isinstance(summary.get(KL_PER_DIM_KEY), list):
+        return summary[KL_PER_DIM_KEY]
     ref = summary.get("kl_per_dim")
     if isinstance(ref, list):
         return ref
@@ -162,9 +163,9 @@ def _per_dim_from_table(summary: dict[str, Any], read_table: Callable[[str], Any
 def _wandb_record(name: str, config: dict[str, Any], summary: dict[str, Any], state: str, fallback: int,
                   run_id: str, read_table: Callable[[str], Any] | None) -> TrialRecord:
     values = {key: value for key, value in summary.items() if not key.startswith("_")}
-    values["test/kl_per_dim"] = _per_dim_from_table(summary, read_table)
-    values.setdefault("wandb_run_id", run_id)
-    if values.get("fail_reason") and state == "COMPLETE":
+    values[KL_PER_DIM_KEY] = _per_dim_from_table(summary, read_table)
+    values.setdefault(WANDB_RUN_ID, run_id)
+    if values.get(FAIL_REASON) and state == "COMPLETE":
         state = "FAIL"
     return TrialRecord(number=_number(name, config, fallback), state=state, config=dict(config), values=values)
 

@@ -6,13 +6,14 @@ Each function takes the DataFrame of `analysis.load` and returns Markdown. The n
 from __future__ import annotations
 
 import math
+from common.results import FAIL_REASON
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 
 from analysis.boundary import findings as boundary_findings
-from analysis.diagnose import COLLAPSED, HEALTHY, PARTIAL, Thresholds
+from common.collapse import COLLAPSED, HEALTHY, PARTIAL, Thresholds
 from analysis.numbers import count, fmt, fmt_info, levels, plural, span, table, values
 from analysis.seeds import seed_summary
 
@@ -50,7 +51,7 @@ def overview(df: pd.DataFrame) -> str:
         if isinstance(grid, (int, float)) and done < grid:
             text += f" ({count(done)} of {count(int(grid))} grid points finished)"
         text += f": {parts or 'trials missing'}. Figures and numbers below use the finished trials only."
-        reasons = df.loc[df["state"] == "FAIL", "fail_reason"].dropna()
+        reasons = df.loc[df["state"] == "FAIL", FAIL_REASON].dropna()
         if not reasons.empty:
             text += " Fail reasons: " + "; ".join(f"`{reason}` ({count(n)}×)" for reason, n
                                                  in Counter(reasons).most_common(3)) + "."

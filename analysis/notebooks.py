@@ -50,7 +50,7 @@ except ImportError:
 from IPython.display import HTML, Image, Markdown, display
 
 from analysis import figures, narrative, tables
-from analysis.diagnose import Thresholds
+from common.collapse import Thresholds
 from analysis.load import load
 
 df = load(storage=STORAGE, study=STUDY, wandb_dir=WANDB_DIR, thresholds=Thresholds(**THRESHOLDS))

@@ -26,14 +26,13 @@ from typing import Sequence
 
 import pandas as pd
 
-from analysis.diagnose import Thresholds
+from common.collapse import Thresholds
 from analysis.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
-from common.cli import OneLineParser
+from common.cli import EXIT_INCOMPLETE, EXIT_OK, PROJECT_ROOT, OneLineParser, child_env, first_line, run_main
 from common.storage_url import mask, normalize, sqlite_path
-from vae.config import UserError
+from common.errors import UserError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT_S = 600
 
 
@@ -77,8 +76,7 @@ def write_summary(df: pd.DataFrame, path: Path) -> None:
 
 
 def kernel_env(storage: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env = child_env()
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("MPLBACKEND", "Agg")
     if storage:
@@ -219,26 +217,30 @@ def publish_to_wandb(args: argparse.Namespace, out: Path, study: str | None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        out, summary = build(args)
-        wandb_line = publish_to_wandb(args, out, args.study or _study_of(out)) if args.wandb else None
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except RuntimeError as error:
-        print(f"error: report notebook failed: {str(error).splitlines()[0] if str(error) else error!r}",
-              file=sys.stderr)
-        return 2
-    except Exception as error:  # noqa: BLE001 - the CLI contract: one line, exit 2
-        message = str(error).splitlines()[0] if str(error) else ""
-        print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
-        return 2
-    print(f"report: {summary}")
-    for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv"):
-        print(f"  {out / name}")
-    if wandb_line:
-        print(wandb_line)
-    return 0
+
+    def body() -> int:
+        try:
+            out, summary = build(args)
+        except (UserError, KeyboardInterrupt):
+            raise
+        except RuntimeError as error:
+            raise UserError(f"report notebook failed: {first_line(error)}") from None
+        except Exception as error:  # noqa: BLE001 - the CLI contract: one line, exit 2
+            raise UserError(f"{type(error).__name__}: {first_line(error)}") from None
+        print(f"report: {summary}")
+        for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv"):
+            print(f"  {out / name}")
+        if not args.wandb:
+            return EXIT_OK
+        try:
+            print(publish_to_wandb(args, out, args.study or _study_of(out)))
+        except Exception as error:  # noqa: BLE001 - the report is written; W&B holds a copy of it
+            print(f"warning: the report was not logged to W&B ({type(error).__name__}: {first_line(error)})",
+                  file=sys.stderr)
+            return EXIT_INCOMPLETE
+        return EXIT_OK
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from common.results import ARTIFACT_DIR
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def sample_grids(df: pd.DataFrame, count: int = 8) -> list[Figure]:
     figures = []
     for arch, part in rows.groupby("arch"):
         part = part.assign(_ae=part["model"] == "ae").sort_values(["_ae", "reduction", "latent_dim", "effective_beta"])
-        shown = [(row, load_samples(row["artifact_dir"], count)) for _, row in part.iterrows()]
+        shown = [(row, load_samples(row[ARTIFACT_DIR], count)) for _, row in part.iterrows()]
         shown = [(row, images) for row, images in shown if images is not None and len(images) == count]
         if not shown:
             continue

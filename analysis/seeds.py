@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.diagnose import COLLAPSED
+from common.collapse import COLLAPSED
 
 SEED_COLUMNS = ("seed",)
 KEY_ORDER = ("model", "arch", "reduction", "latent_dim", "beta")

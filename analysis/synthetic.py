@@ -12,10 +12,13 @@ drawn per trial (spread 0 = a sharp boundary, every run on the right side of it)
 from __future__ import annotations
 
 import math
+from common.results import CONFIG, FAIL_REASON, WANDB_RUN_ID, TrialResult, stored_key
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from common.collapse import effective_beta
 
 PIXELS = 28 * 28
 LATENT_DIMS = (2, 4, 8, 16, 32, 64)
@@ -46,7 +49,7 @@ def metrics(config: dict[str, Any], rng: np.random.Generator, spread: float = 0.
         return {"recon_nll": recon, "kl": None, "nelbo": None, "iwae_nll": None, "kl_per_dim": None,
                 "active_units": None, "mutual_info": None, "recon_diversity": 0.85 + rng.normal(0, 0.02),
                 "sharpness": 0.8 + rng.normal(0, 0.03)}
-    effective = effective_beta(config)
+    effective = effective_beta(config["beta"], config["reduction"], PIXELS)
     boundary = true_boundary(arch, latent)
     noise = rng.normal(0, spread) if spread else 0.0
     if math.log10(effective) + noise > math.log10(boundary):
@@ -67,10 +70,6 @@ def metrics(config: dict[str, Any], rng: np.random.Generator, spread: float = 0.
             "iwae_nll": recon + 0.93 * kl, "active_units": used, "mutual_info": min(kl, math.log(1000)) - 0.05,
             "recon_diversity": 0.7 - 0.45 * strength + rng.normal(0, 0.02),
             "sharpness": 0.5 - 0.3 * strength + rng.normal(0, 0.02)}
-
-
-def effective_beta(config: dict[str, Any]) -> float:
-    return float(config["beta"]) * (PIXELS if config["reduction"] == "mean" else 1)
 
 
 def space() -> dict[str, Any]:
@@ -99,15 +98,17 @@ def draws(n_trials: int, seeds: int = 5, fail_share: float = 0.03, prune_share: 
             config = base_config(**params)
             draw = rng.random()
             if draw < fail_share:
-                yield "FAIL", params, {"config": config, "fail_reason": "non-finite loss at epoch 3"}
+                yield "FAIL", params, {CONFIG: config, FAIL_REASON: "non-finite loss at epoch 3"}
                 continue
             result = metrics(config, rng, spread)
             if draw < fail_share + prune_share:
-                yield "PRUNED", params, {"config": config, "pruned_at": result["recon_nll"] + 40}
+                yield "PRUNED", params, {CONFIG: config, "pruned_at": result["recon_nll"] + 40}
                 continue
-            values = {"config": config, **{f"test/{key}": value for key, value in result.items()}}
-            values.update(effective_beta=None if model == "ae" else effective_beta(config), train_seconds=30.0,
-                          eval_seconds=2.0, epochs_run=8, examples_per_second=4000.0, wandb_run_id=f"syn{produced}")
+            stored = TrialResult(**result).stored()
+            values = {CONFIG: config, **{key: value for key, value in stored.items() if value is not None}}
+            beta = None if model == "ae" else effective_beta(config["beta"], config["reduction"], PIXELS)
+            values.update(effective_beta=beta, train_seconds=30.0, eval_seconds=2.0, epochs_run=8,
+                          examples_per_second=4000.0, wandb_run_id=f"syn{produced}")
             yield "COMPLETE", params, values
 
 
@@ -130,7 +131,7 @@ def add_trials(study: Any, n_trials: int, seeds: int = 5, **options: Any) -> Non
         elif state == "FAIL":
             trials.append(create_trial(state=TrialState.FAIL, user_attrs=attrs, **common))
         else:
-            value = attrs["test/nelbo"] if attrs["test/nelbo"] is not None else attrs["test/recon_nll"]
+            value = attrs.get(stored_key("nelbo"), attrs[stored_key("recon_nll")])
             trials.append(create_trial(value=value, user_attrs=attrs, **common))
     study.add_trials(trials)
 
@@ -161,9 +162,9 @@ def write_wandb_runs(target: Path, n_runs: int, group: str = "synthetic", **opti
     target.mkdir(parents=True, exist_ok=True)
     runs = []
     for state, params, values in draws(n_runs, **options):
-        config = values.pop("config")
+        config = values.pop(CONFIG)
         values.pop("pruned_at", None)
-        runs.append({"config": config, "summary": {k: v for k, v in values.items() if k != "wandb_run_id"},
+        runs.append({"config": config, "summary": {k: v for k, v in values.items() if k != WANDB_RUN_ID},
                      "exit_code": 0 if state == "COMPLETE" else 1})
     spec = target / "spec.json"
     spec.write_text(json.dumps({"dir": str(target), "group": group, "runs": runs}))

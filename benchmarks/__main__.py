@@ -13,12 +13,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.cli import OneLineParser
+from common.cli import PROJECT_ROOT as REPO, OneLineParser
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-REPO = Path(__file__).resolve().parents[1]
 SECTIONS = ("throughput", "efficiency", "sweep", "mainjob", "pruning", "profile", "report")
 
 

@@ -18,8 +18,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from common.cli import PROJECT_ROOT as REPO, child_env
 
-REPO = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.2
 
 
@@ -91,8 +91,7 @@ def run_job(workers: int, workdir: Path, extra: list[str] | None = None) -> JobR
     out = workdir / f"out-{workers}"
     command = [sys.executable, "-m", "sweep.launch", "--out", str(out), "--wandb-mode", "offline",
                "--workers", str(workers), *(extra or [])]
-    env = {**os.environ, "WANDB_SILENT": "true", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = child_env(WANDB_SILENT="true", TF_CPP_MIN_LOG_LEVEL="3")
     run = JobRun(workers)
     peaks: dict[int, tuple[str, float]] = {}
     started = time.perf_counter()

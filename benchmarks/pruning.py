@@ -60,7 +60,7 @@ def run_arm(pruner: str, trials: int, epochs: int, seed: int = 0) -> PruningArm:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {epoch}")
 
-        return run(config, on_epoch=on_epoch).metrics["nelbo"]
+        return run(config, on_epoch=on_epoch).nelbo
 
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
     study = optuna.create_study(direction="minimize", sampler=sampler, pruner=make_pruner(pruner, epochs))

@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import pytest
 
-from common.cli import USER_ERROR_EXIT, OneLineParser
+from common.cli import EXIT_USAGE, OneLineParser
 
 LOG_ENV = "SUITE_CPU_LOG"
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not os.path.isfile(args.log):
         print(f"error: no record at {args.log} (run the tests with -p benchmarks.suite_cpu first)", file=sys.stderr)
-        return USER_ERROR_EXIT
+        return EXIT_USAGE
     rows = by_file(args.log)
     print(f"{'test file':48} {'CPU s':>8} {'wall s':>8}")
     for name, cpu, wall in rows:

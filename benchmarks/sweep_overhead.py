@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from common.storage_url import sqlite_url
+from common.cli import PROJECT_ROOT as REPO, child_env
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_grid(quick: bool) -> dict:
@@ -55,8 +55,7 @@ class SweepRun:
 
 
 def _env() -> dict:
-    return {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "TF_CPP_MIN_LOG_LEVEL": "3",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return child_env(WANDB_MODE="offline", WANDB_SILENT="true", TF_CPP_MIN_LOG_LEVEL="3")
 
 
 def run_sweep(workdir: Path, workers: int, quick: bool) -> SweepRun:

@@ -1,23 +1,120 @@
-"""The names under which a trial's results are stored: Optuna user attrs, W&B rows and summaries, report columns.
+"""One trial's result: the typed record `vae.train.run` returns, and the one mapping of its fields to every store.
 
-A finished trial stores `test/<metric>` for each of `TEST_METRICS` and the plain `RUN_FIGURES`; W&B gets one
-row per epoch with `EPOCH_KEYS`. The report's table has one column per stored key.
+A test metric `m` (docs/metrics.md) is stored as `test/m`, a run figure or note under its own name. The same
+mapping fills the Optuna user attrs (`sweep.objective`), the W&B summary (`sweep.tracking`) and `metrics.json`
+(plain names), and reads any of them back (`TrialResult.from_stored`, used by `analysis.frame`), studies written
+before this record existed included. The keys the sweep adds around a result (config, artifact folder, W&B run,
+why a trial failed or was re-run) are defined here too, once.
 """
 from __future__ import annotations
 
-SAMPLE_METRICS = ("sample_fd", "sample_confidence", "sample_coverage", "classifier_accuracy")  # vae.quality
-TEST_METRICS = ("recon_nll", "kl", "nelbo", "iwae_nll", "kl_per_dim", "active_units", "mutual_info",
-                "recon_diversity", "sharpness", *SAMPLE_METRICS)
-RUN_FIGURES = ("effective_beta", "train_seconds", "eval_seconds", "epochs_run", "examples_per_second",
-               "sample_metrics_seconds")
-RUN_NOTES = ("sample_quality_skipped",)  # text: why the sample metrics are missing (no labels, ...)
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+TEST, FIGURE, NOTE = "test", "figure", "note"
+
+
+def _test() -> Any:
+    return field(default=None, metadata={"kind": TEST})
+
+
+def _figure() -> Any:
+    return field(default=None, metadata={"kind": FIGURE})
+
+
+def _note() -> Any:
+    return field(default=None, metadata={"kind": NOTE})
+
+
+@dataclass
+class TrialResult:
+    """What one training run measured. None: not measured (an AE has no KL; no labels, no sample metrics)."""
+
+    # test metrics, in nats per example where they are information (docs/metrics.md)
+    recon_nll: float | None = _test()
+    kl: float | None = _test()
+    nelbo: float | None = _test()
+    iwae_nll: float | None = _test()
+    kl_per_dim: list[float] | None = _test()
+    active_units: int | None = _test()
+    mutual_info: float | None = _test()
+    recon_diversity: float | None = _test()
+    sharpness: float | None = _test()
+    # sample quality of decoded N(0, I) draws (vae.quality, docs/samples.md)
+    sample_fd: float | None = _test()
+    sample_confidence: float | None = _test()
+    sample_coverage: float | None = _test()
+    classifier_accuracy: float | None = _test()
+    # figures of the run
+    effective_beta: float | None = _figure()
+    train_seconds: float | None = _figure()
+    eval_seconds: float | None = _figure()
+    epochs_run: int | None = _figure()
+    examples_per_second: float | None = _figure()
+    sample_metrics_seconds: float | None = _figure()
+    # text: why the sample metrics are missing (no labels, ...)
+    sample_quality_skipped: str | None = _note()
+    # not stored under a key: the per-epoch rows go to W&B and history.csv, the folder is ARTIFACT_DIR
+    history: list[dict[str, float]] = field(default_factory=list, repr=False)
+    artifact_dir: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every measured field under its plain name, JSON-safe (metrics.json, the CLI's printout)."""
+        return {spec.name: json_safe(getattr(self, spec.name)) for spec in _stored_fields()}
+
+    def stored(self) -> dict[str, Any]:
+        """Every measured field under its stored key, JSON-safe (Optuna user attrs, the W&B summary)."""
+        return {stored_key(spec.name): json_safe(getattr(self, spec.name)) for spec in _stored_fields()}
+
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> "TrialResult":
+        """Read back what `stored()` or `as_dict()` wrote (missing keys stay None; other keys are ignored)."""
+        found = {}
+        for spec in _stored_fields():
+            found[spec.name] = values.get(stored_key(spec.name), values.get(spec.name))
+        return cls(**found)
+
+
+def _stored_fields():
+    return [spec for spec in fields(TrialResult) if "kind" in spec.metadata]
+
+
+def stored_key(name: str) -> str:
+    """The key a TrialResult field is stored under: `test/<name>` for test metrics, else the name."""
+    kinds = {spec.name: spec.metadata["kind"] for spec in _stored_fields()}
+    return f"test/{name}" if kinds[name] == TEST else name
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, lists element-wise (Optuna user attrs are strict JSON)."""
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+TEST_METRICS = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"] == TEST)
+RUN_FIGURES = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"] == FIGURE)
+RUN_NOTES = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"] == NOTE)
+LIST_METRICS = ("kl_per_dim",)
+SCALAR_TEST_KEYS = tuple(stored_key(name) for name in TEST_METRICS if name not in LIST_METRICS)
+KL_PER_DIM_KEY = stored_key("kl_per_dim")
+
+# Per-epoch rows (W&B history, history.csv).
 EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
               "val/active_units")
-FAIL_REASON = "fail_reason"  # user attr / W&B summary key: why a trial did not complete
 
-
-def test_key(metric: str) -> str:
-    return f"test/{metric}"
-
-
-SCALAR_TEST_KEYS = tuple(test_key(metric) for metric in TEST_METRICS if metric != "kl_per_dim")
+# What the sweep stores around a result (Optuna user attrs; the W&B summary holds the last four as well).
+CONFIG = "config"  # the trial's whole TrialConfig
+GRID_POINT = "grid_point"  # an enqueued grid trial's index in the grid
+RETRY_OF = "retry_of"  # a re-queued trial: the number of the interrupted trial it replaces
+RETRY_REASON = "retry_reason"  # ... and why that one was interrupted
+ARTIFACT_DIR = "artifact_dir"  # the trial's folder of artifacts
+WANDB_RUN_ID = "wandb_run_id"
+FAIL_REASON = "fail_reason"  # why a trial did not complete
+TRIAL_STATE = "trial_state"  # W&B summary: COMPLETE / FAIL / PRUNED / INTERRUPTED

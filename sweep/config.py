@@ -15,7 +15,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vae.config import TrialConfig, UserError, deep_merge, format_validation_error
+from vae.config import TrialConfig, deep_merge, format_validation_error
+from common.errors import UserError
 
 METHODS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "hyperband")

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from sweep.cli import OneLineParser, config_path, run_main
+from common.cli import OneLineParser, run_main
+from sweep.cli import config_path
 from sweep.config import Range, SweepConfig, field_kind, load_config
 from vae.config import deep_merge, parse_overrides
 

@@ -8,7 +8,6 @@ Relaunching the same command resumes the study: finished trials are kept, the qu
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,9 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from sweep.cli import PROJECT_ROOT, OneLineParser, config_path, quiet_logging, run_main
+from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, run_main
+from sweep.cli import config_path, quiet_logging
 from sweep.config import SweepConfig, load_config
-from vae.config import UserError, deep_merge, parse_overrides
+from vae.config import deep_merge, parse_overrides
+from common.errors import UserError
 
 # Memory budgeted per worker process: the per-process bound the default sweep is held to (its workers' measured
 # peaks, TensorFlow + the cached compiled models + the chunked IWAE evaluation, stay below it: BENCHMARKS.md);
@@ -103,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(config_path(args.config), overrides)
         return sweep(config, report=not args.no_report, workers=workers)
 
-    return run_main(body)
+    return run_main(body, on_interrupt="interrupted: finished trials are kept and the running ones re-queued; "
+                                       "run the same command again to resume")
 
 
 def prepare_out(config: SweepConfig) -> Path:
@@ -187,18 +189,20 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
 
 
 def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:
-    """`python -m analysis.report` on the study, if the analysis package is there; then the study's W&B report run.
+    """`python -m analysis.report` on the study, as a user would run it; with W&B on, it also logs the report as
+    the study's W&B report run (into the same W&B folder and project as the trials).
 
     It runs as a child process in its own session: a terminal's Ctrl-C reaches only this launcher, which then
     kills the report (its notebook kernel exits when its parent is gone) and exits 130 as at any other moment."""
-    if importlib.util.find_spec("analysis.report") is None:
-        print("report: skipped (analysis.report is not installed)")
-        return 0
     out = root / config.study / "report"
     print(f"report: writing {out} ...", flush=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "analysis.report", "--storage", url, "--study", config.study, "--out", str(out)]
-    report = subprocess.Popen(command, env=env, start_new_session=True)
+    extra = {}
+    if tracker is not None and tracker.mode != "disabled":
+        command += ["--wandb", tracker.mode]
+        extra = {"WANDB_DIR": str(tracker.root), "WANDB_PROJECT": config.wandb.project,
+                 **({"WANDB_ENTITY": config.wandb.entity} if config.wandb.entity else {})}
+    report = subprocess.Popen(command, env=child_env(**extra), start_new_session=True)
     try:
         code = report.wait()
     except KeyboardInterrupt:
@@ -208,17 +212,8 @@ def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:
     if code != 0:
         print(f"warning: the report was not written (exit code {code}); the sweep itself is complete",
               file=sys.stderr)
-        return 1
-    if tracker is not None and tracker.mode != "disabled":
-        from analysis.wandb_report import publish
-
-        try:
-            print(f"W&B: report run {publish(out, config.study, tracker)}, group {config.study!r}")
-        except Exception as error:  # noqa: BLE001 - the sweep and its report are complete; W&B is a copy
-            print(f"warning: the report was not logged to W&B ({type(error).__name__}: "
-                  f"{str(error).splitlines()[0] if str(error) else ''})", file=sys.stderr)
-            return 1
-    return 0
+        return EXIT_INCOMPLETE
+    return EXIT_OK
 
 
 if __name__ == "__main__":

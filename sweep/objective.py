@@ -9,11 +9,11 @@ import gc
 import importlib.util
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import optuna
 
-from common.results import RUN_FIGURES, RUN_NOTES, TEST_METRICS, test_key
+from common.results import ARTIFACT_DIR, CONFIG, FAIL_REASON, WANDB_RUN_ID, TrialResult
 from sweep.config import SweepConfig
 from sweep.failures import NonFiniteTrial, classify
 from sweep.retry import StorageAway, deferred
@@ -21,46 +21,26 @@ from sweep.search import suggest
 from sweep.tracking import Tracker, TrialRun
 from vae.config import TrialConfig, build_trial_config
 
-METRICS = TEST_METRICS
-EXTRAS = (*RUN_FIGURES, *RUN_NOTES)
 DENSITY_OBJECTIVES = ("nelbo", "iwae_nll")  # undefined for the AE, which is not a density model
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
-def json_safe(value: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python, lists element-wise (Optuna user attrs are strict JSON)."""
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def result_attrs(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The trial's user attrs from `TrialResult.metrics`: `test/<metric>` plus the training figures."""
-    attrs = {test_key(key): json_safe(metrics.get(key)) for key in METRICS}
-    attrs.update({key: json_safe(metrics.get(key)) for key in EXTRAS})
-    return attrs
-
-
-def objective_value(metrics: dict[str, Any], model: str, objective: str = "nelbo") -> float:
+def objective_value(result: TrialResult, model: str, objective: str = "nelbo") -> float:
     """The trial's value (minimised): the test metric `objective` (search.objective).
 
     Like with like: an AE has no ELBO, so under nelbo / iwae_nll its value is +inf: the trial completes with
     all its metrics, but it is never the study's best (dashboard, progress bar) and TPE ranks it last. Its
     recon NLL is not comparable with a VAE's nelbo. Under sample_fd every trial, AE included, has a real value.
     NaN (the trial fails) if the metric is missing otherwise, e.g. sample_fd on a dataset without labels."""
-    value = metrics.get(objective)
+    value = getattr(result, objective)
     if value is None and model == "ae" and objective in DENSITY_OBJECTIVES:
         return math.inf
     return float("nan") if value is None else float(value)
 
 
-def undefined_reason(metrics: dict[str, Any], objective: str) -> str:
+def undefined_reason(result: TrialResult, objective: str) -> str:
     """Why a VAE trial has no value for `objective` (its user attr fail_reason)."""
-    detail = metrics.get("sample_quality_skipped") if objective == "sample_fd" else None
+    detail = result.sample_quality_skipped if objective == "sample_fd" else None
     return f"objective {objective} is undefined for this trial" + (f": {detail}" if detail else "")
 
 
@@ -103,7 +83,7 @@ def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: Epoch
         raise
     finally:
         release_models()
-    run.finish_complete(result.metrics, result.artifact_dir)
+    run.finish_complete(result)
     return result
 
 
@@ -127,11 +107,11 @@ class Objective:
         params = suggest(trial, self.config)
         config = build_trial_config({**self.defaults, **params}, source=f"trial {trial.number}")
         out_dir = self.root / f"trial-{trial.number}"
-        trial.set_user_attr("config", config.flat())
-        trial.set_user_attr("artifact_dir", str(out_dir))
+        trial.set_user_attr(CONFIG, config.flat())
+        trial.set_user_attr(ARTIFACT_DIR, str(out_dir))
         run = self.tracker.start(f"trial-{trial.number}",
                                  {**config.flat(), "study": self.config.study, "trial_number": trial.number})
-        trial.set_user_attr("wandb_run_id", run.id)
+        trial.set_user_attr(WANDB_RUN_ID, run.id)
 
         pending: list[tuple[float, int]] = []  # epoch reports not yet written (the database was away)
 
@@ -160,9 +140,9 @@ class Objective:
 
         result = train_tracked(config, out_dir, run, report)
         flush(pending)
-        for key, value in result_attrs(result.metrics).items():
+        for key, value in result.stored().items():
             trial.set_user_attr(key, value)
-        value = objective_value(result.metrics, config.model, self.objective)
+        value = objective_value(result, config.model, self.objective)
         if math.isnan(value):
-            trial.set_user_attr("fail_reason", undefined_reason(result.metrics, self.objective))
+            trial.set_user_attr(FAIL_REASON, undefined_reason(result, self.objective))
         return value

@@ -27,8 +27,9 @@ from sweep import optuna_adapter
 from sweep.config import SweepConfig
 from sweep.heartbeat import Heartbeat, fail_stale
 from sweep.queue import interrupt, next_trial, run_trial
-from sweep.retry import STORAGE_UNAVAILABLE_EXIT, StorageUnavailable
-from sweep.interrupts import blocked_in_children, interrupts_deferred, stop_on_signals, unblock
+from common.cli import EXIT_MACHINE
+from sweep.retry import StorageUnavailable
+from common.interrupts import blocked_in_children, interrupts_deferred, stop_on_signals, unblock
 from sweep.storage import running
 
 STOP = None  # message to a worker: no more trials
@@ -222,7 +223,7 @@ def _die_with_parent(launcher_pid: int) -> None:
 
 def worker_main(config_data: dict, study_name: str, url: str, conn, threads: int, launcher_pid: int) -> None:
     """A worker process: run the trials the launcher sends until told to stop. SIGINT / SIGTERM stop it as they
-    stop the launcher (`sweep.interrupts`: once, never inside a storage call)."""
+    stop the launcher (`common.interrupts`: once, never inside a storage call)."""
     with stop_on_signals():
         unblock()  # started with both blocked (`_Pool._start`); one that came meanwhile is raised now
         try:
@@ -241,7 +242,7 @@ def _work(config_data: dict, study_name: str, url: str, conn, threads: int) -> N
     from sweep.search import make_pruner, make_sampler
     from sweep.storage import make_storage
     from sweep.tracking import Tracker
-    from vae.config import UserError
+    from common.errors import UserError
 
     quiet_logging()
     config = SweepConfig.model_validate(config_data)
@@ -260,4 +261,4 @@ def _work(config_data: dict, study_name: str, url: str, conn, threads: int) -> N
             conn.send(("unavailable", str(error)))
         except (OSError, ValueError):
             pass
-        sys.exit(STORAGE_UNAVAILABLE_EXIT)
+        sys.exit(EXIT_MACHINE)

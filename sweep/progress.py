@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
+from common.results import FAIL_REASON
 from typing import Any
 
 import optuna
@@ -48,7 +49,7 @@ class SweepProgress:
         done = min(self.bar.total, len(counted(study)))
         self.bar.update(max(0, done - self.bar.n))
         if trial.state.name != "COMPLETE":
-            reason = trial.user_attrs.get("fail_reason") or ""
+            reason = trial.user_attrs.get(FAIL_REASON) or ""
             what = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
             self.bar.write(f"trial {trial.number} {what}" + (f": {reason}" if reason else ""), file=sys.stderr)
         self._count()

@@ -11,6 +11,7 @@ re-queued at once; one whose launcher died is found stale by the next launcher (
 from __future__ import annotations
 
 import math
+from common.results import FAIL_REASON
 from typing import Callable
 
 import optuna
@@ -84,7 +85,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None, 
     database outage), that verdict stands: its parameters were re-queued and run again."""
     if reason is not None:
         try:
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(FAIL_REASON, reason)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
     return study.tell(trial, value, state=state, skip_if_finished=True)
@@ -94,7 +95,7 @@ def interrupt(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_i
     """Fail a RUNNING trial that will not finish and queue a fresh one with its parameters.
     False if it had already finished (or another launcher already failed it)."""
     try:
-        storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+        storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
         optuna_adapter.fail(storage, trial_id)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False

@@ -5,7 +5,7 @@ SQLite "database is locked") are retried with exponential backoff and jitter unt
 `storage_retry_seconds` have passed since the outage began. The first failed call prints one warning line, the
 first call that succeeds again prints one line; anything else (bad password, missing database, schema mismatch)
 is raised at once. Past the window, `StorageUnavailable` ends the launcher with exit code 75
-(`STORAGE_UNAVAILABLE_EXIT`): its running trials go stale and the next launcher re-queues them.
+(`common.cli.EXIT_MACHINE`): its running trials go stale and the next launcher re-queues them.
 
 `sweep.retry_storage.RetryingStorage` wraps an Optuna storage so that Optuna's own calls (ask, tell, report,
 heartbeats, stale-trial checks) go through the policy too. Inside `deferred()` a transient error raises
@@ -21,10 +21,10 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
+from common.errors import MachineFault
 from common.storage_url import mask, scrub
-from sweep.interrupts import interrupts_deferred
+from common.interrupts import interrupts_deferred
 
-STORAGE_UNAVAILABLE_EXIT = 75  # EX_TEMPFAIL: try again later; nothing is lost
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 5.0
 # Lower-case fragments of driver messages (psycopg, psycopg2, sqlite3) that mean "try again later".
@@ -39,7 +39,7 @@ PERMANENT = ("password authentication failed", "authentication failed", "does no
              "permission denied", "incompatible", "syntax error")
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(MachineFault):
     """The storage stayed unreachable for the whole retry window; `reason` is what the driver said last."""
 
     def __init__(self, message: str, reason: str = ""):

@@ -10,13 +10,13 @@ strings and are decoded before the trial config is built.
 from __future__ import annotations
 
 import json
+from common.results import GRID_POINT
 from typing import Any
 
 import optuna
 
 from sweep.config import Range, SweepConfig, field_kind
 
-GRID_POINT_ATTR = "grid_point"  # user attr of an enqueued grid trial: its index in the grid
 
 
 def optuna_value(value: Any) -> Any:

@@ -14,6 +14,7 @@ killed) is failed by the next launcher that looks and re-queued with the same pa
 from __future__ import annotations
 
 import time
+from common.results import RETRY_OF, RETRY_REASON
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,13 @@ from sweep import optuna_adapter
 from sweep.config import Range, SweepConfig
 from sweep.retry import RetryPolicy, StorageUnavailable, driver_message
 from sweep.retry_storage import RetryingStorage
-from sweep.interrupts import interrupts_deferred
-from sweep.search import GRID_POINT_ATTR, grid_params, make_pruner, make_sampler
-from vae.config import UserError
+from common.interrupts import interrupts_deferred
+from sweep.search import GRID_POINT, grid_params, make_pruner, make_sampler
+from common.errors import UserError
 
 SQLITE_TIMEOUT_S = 5  # SQLite's own wait for another process's write lock; longer locks go to the retry policy
 READY_TIMEOUT_S = 60  # how long a joining launcher waits for the creator to enqueue the grid
 GRACE_HEARTBEATS = 3  # a running trial is stale after this many missed heartbeats
-RETRY_OF_ATTR = "retry_of"  # user attr of a re-queued trial: the number of the interrupted trial it replaces
 
 
 def default_url(out: str | Path) -> str:
@@ -147,7 +147,7 @@ def enqueue_grid(study: optuna.Study, config: SweepConfig) -> int:
     """Enqueue every grid point not already in the study (in any state); returns how many were added."""
     before = len(study.get_trials(deepcopy=False))
     for index, params in enumerate(grid_params(config)):
-        study.enqueue_trial(params, user_attrs={GRID_POINT_ATTR: index}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={GRID_POINT: index}, skip_if_exists=True)
     return len(study.get_trials(deepcopy=False)) - before
 
 
@@ -168,7 +168,7 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def retried(study: optuna.Study) -> set[int]:
     """Numbers of the interrupted trials that were re-queued (they do not count towards the sweep)."""
-    return {t.user_attrs[RETRY_OF_ATTR] for t in study.get_trials(deepcopy=False) if RETRY_OF_ATTR in t.user_attrs}
+    return {t.user_attrs[RETRY_OF] for t in study.get_trials(deepcopy=False) if RETRY_OF in t.user_attrs}
 
 
 def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -180,8 +180,8 @@ def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
     """Queue a fresh trial with the interrupted `trial`'s parameters (and grid point)."""
     params = optuna_adapter.enqueued_params(trial)
-    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT_ATTR,) if key in trial.user_attrs}
-    study.enqueue_trial(params, user_attrs={**attrs, RETRY_OF_ATTR: trial.number, "retry_reason": reason})
+    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT,) if key in trial.user_attrs}
+    study.enqueue_trial(params, user_attrs={**attrs, RETRY_OF: trial.number, RETRY_REASON: reason})
 
 
 def requeue_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

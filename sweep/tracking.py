@@ -9,7 +9,6 @@ The API key is only ever checked for presence; it is not read into any config, l
 """
 from __future__ import annotations
 
-import math
 import netrc
 import os
 import sys
@@ -18,9 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from common.results import EPOCH_KEYS, RUN_FIGURES, RUN_NOTES, test_key
-
-RUN_INFO = (*RUN_FIGURES, *RUN_NOTES)
+from common.results import ARTIFACT_DIR, EPOCH_KEYS, FAIL_REASON, KL_PER_DIM_KEY, TRIAL_STATE, TrialResult
 
 MODES = ("online", "offline", "disabled")
 INIT_TIMEOUT_S = 30
@@ -69,12 +66,6 @@ def _settings(mode: str) -> Any:
     return wandb.Settings(silent=True, console="off", x_disable_stats=True, x_disable_machine_info=True,
                           disable_git=True, save_code=False, init_timeout=INIT_TIMEOUT_S,
                           show_info=False, show_warnings=False)
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass
@@ -152,19 +143,17 @@ class TrialRun:
     def log_epoch(self, row: dict[str, Any]) -> None:
         self.run.log({key: row[key] for key in EPOCH_KEYS if key in row})
 
-    def finish_complete(self, metrics: dict[str, Any], artifact_dir: Path | None) -> None:
+    def finish_complete(self, result: TrialResult) -> None:
         import wandb
 
-        summary: dict[str, Any] = {test_key(key): _scalar(value) for key, value in metrics.items()
-                                   if key not in RUN_INFO and key != "num_pixels"
-                                   and not isinstance(value, (list, dict)) and value is not None}
-        summary.update({key: _scalar(metrics[key]) for key in RUN_INFO if key in metrics})
-        summary["artifact_dir"] = str(artifact_dir) if artifact_dir else None
-        summary["trial_state"] = "COMPLETE"
+        summary: dict[str, Any] = {key: value for key, value in result.stored().items()
+                                   if value is not None and key != KL_PER_DIM_KEY}
+        artifact_dir = result.artifact_dir
+        summary[ARTIFACT_DIR] = str(artifact_dir) if artifact_dir else None
+        summary[TRIAL_STATE] = "COMPLETE"
         media: dict[str, Any] = {}
-        per_dim = metrics.get("kl_per_dim")
-        if per_dim:
-            table = wandb.Table(columns=["dim", "kl"], data=[[dim, float(kl)] for dim, kl in enumerate(per_dim)])
+        if result.kl_per_dim:
+            table = wandb.Table(columns=["dim", "kl"], data=[[dim, float(kl)] for dim, kl in enumerate(result.kl_per_dim)])
             media["kl_per_dim"] = table
             media["kl_per_dim_chart"] = wandb.plot.bar(table, "dim", "kl", title="KL per latent dimension (nats)")
         for name, caption in IMAGES.items():
@@ -196,9 +185,9 @@ class TrialRun:
 
     def finish_failed(self, state: str, reason: str | None = None) -> None:
         """A pruned, failed or interrupted trial: marked with a non-zero exit code, not as finished."""
-        summary: dict[str, Any] = {"trial_state": state}
+        summary: dict[str, Any] = {TRIAL_STATE: state}
         if reason:
-            summary["fail_reason"] = reason
+            summary[FAIL_REASON] = reason
         try:
             self.run.summary.update(summary)
         finally:

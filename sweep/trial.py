@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence, get_args
 
-from sweep.cli import OneLineParser, quiet_logging, run_main
-from vae.config import TrialConfig, UserError, build_trial_config, deep_merge, parse_overrides
+from common.cli import EXIT_INCOMPLETE, OneLineParser, run_main
+from sweep.cli import quiet_logging
+from vae.config import TrialConfig, build_trial_config, deep_merge, parse_overrides
+from common.errors import UserError
 
 
 def _flag_help(name: str) -> str:
@@ -71,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.study.strip():
             raise UserError("--study: must not be empty")
         quiet_logging()
-        from sweep.objective import NonFiniteTrial, json_safe, objective_value, train_tracked
+        from common.results import json_safe
+        from sweep.objective import NonFiniteTrial, objective_value, train_tracked
         from sweep.tracking import Tracker
 
         root = Path(args.out).resolve()
@@ -82,13 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = train_tracked(config, out_dir, run)
         except NonFiniteTrial as error:
             print(f"error: {error}", file=sys.stderr)
-            return 1
+            return EXIT_INCOMPLETE
         finally:
             hint = tracker.sync_hint()
             if hint:
                 print(hint, file=sys.stderr)
-        shown = {key: value for key, value in result.metrics.items() if not isinstance(value, list)}
-        print(json.dumps({"value": json_safe(objective_value(result.metrics, config.model)), **shown}, indent=2))
+        shown = {key: value for key, value in result.as_dict().items() if not isinstance(value, list)}
+        print(json.dumps({"value": json_safe(objective_value(result, config.model)), **shown}, indent=2))
         print(f"artifacts: {result.artifact_dir}")
         return 0
 

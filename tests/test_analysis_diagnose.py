@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.diagnose import Thresholds, diagnose, diagnose_row
+from analysis.diagnose import diagnose, diagnose_row
+from common.collapse import Thresholds
 
 
 def vae(units, diversity, latent=16, **extra):

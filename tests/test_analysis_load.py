@@ -12,7 +12,7 @@ from analysis_fixtures import EXPECTED, LATENT, PIXELS, STUDY, make_study, wandb
 
 from analysis.load import from_wandb_api, from_wandb_dir, load, trials
 from analysis.wandb_file import read_run
-from vae.config import UserError
+from common.errors import UserError
 
 
 @pytest.fixture(scope="module")

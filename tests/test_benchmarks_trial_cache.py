@@ -13,7 +13,7 @@ def train():
     def train(config, fresh=False):
         if fresh:
             fit.clear_cache()
-        return run(config).metrics
+        return run(config).as_dict()
 
     return train
 

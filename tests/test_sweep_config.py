@@ -7,7 +7,8 @@ import pytest
 
 from conftest import REPO
 from sweep.config import Range, load_config
-from vae.config import UserError, parse_overrides
+from vae.config import parse_overrides
+from common.errors import UserError
 
 
 def write(tmp_path, text: str):

@@ -16,9 +16,9 @@ import yaml
 from analysis.wandb_file import read_run
 from conftest import REPO, run_cli, run_in_process
 from sweep.config import load_config
-from sweep.objective import METRICS
+from common.results import TrialResult
 
-TRIAL_ATTRS = {f"test/{m}" for m in METRICS} | {
+TRIAL_ATTRS = set(TrialResult().stored()) | {
     "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
 ARTIFACTS = ("reconstructions.png", "samples.png", "metrics.json", "history.csv")
 TINY_TRIAL = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
+
 
 import optuna
 import pytest
@@ -13,9 +13,10 @@ import pytest
 from sweep import launch, objective
 from sweep.config import validate
 from sweep.storage import default_url, mask, open_study, resolve_url, scrub
-from vae.config import UserError
+from common.errors import UserError
+from common.results import TrialResult
 
-STORED_ATTRS = {f"test/{m}" for m in objective.METRICS} | {
+STORED_ATTRS = set(TrialResult().stored()) | {
     "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
 
 
@@ -37,15 +38,15 @@ def fake_run(config, out_dir=None, on_epoch=None, verbose=0):
             on_epoch(epoch, row)
     vae = config.model == "vae"
     nelbo = history[-1]["val/nelbo"] + 1.0
-    metrics = {"recon_nll": nelbo - 5, "kl": 5.0 if vae else None, "nelbo": nelbo if vae else None,
-               "iwae_nll": nelbo - 1 if vae else None, "kl_per_dim": [2.5, 2.5] if vae else None,
-               "active_units": 2 if vae else None, "mutual_info": 1.0 if vae else None, "recon_diversity": 0.5,
-               "sharpness": 0.7, "effective_beta": config.beta, "num_pixels": 784, "train_seconds": 0.1,
-               "epochs_run": len(history), "examples_per_second": 1000.0}
+    result = TrialResult(recon_nll=nelbo - 5, kl=5.0 if vae else None, nelbo=nelbo if vae else None,
+                         iwae_nll=nelbo - 1 if vae else None, kl_per_dim=[2.5, 2.5] if vae else None,
+                         active_units=2 if vae else None, mutual_info=1.0 if vae else None, recon_diversity=0.5,
+                         sharpness=0.7, effective_beta=config.beta, train_seconds=0.1, epochs_run=len(history),
+                         examples_per_second=1000.0, history=history, artifact_dir=Path(out_dir) if out_dir else None)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics))
-    return SimpleNamespace(metrics=metrics, history=history, artifact_dir=Path(out_dir) if out_dir else None)
+        (Path(out_dir) / "metrics.json").write_text(json.dumps(result.as_dict()))
+    return result
 
 
 @pytest.fixture(autouse=True)
@@ -177,9 +178,9 @@ def test_unreachable_storage_is_a_user_error_without_the_password(tmp_path):
 
 
 def test_user_attrs_are_strict_json():
-    attrs = objective.result_attrs({"nelbo": float("nan"), "kl_per_dim": [1.0, float("inf")], "epochs_run": 3})
+    attrs = TrialResult(nelbo=float("nan"), kl_per_dim=[1.0, float("inf")], epochs_run=3).stored()
     assert attrs["test/nelbo"] is None and attrs["test/kl_per_dim"] == [1.0, None] and attrs["epochs_run"] == 3
-    assert math.isnan(objective.objective_value({"nelbo": None}, "vae"))
+    assert math.isnan(objective.objective_value(TrialResult(), "vae"))
 
 
 def test_an_empty_grid_queue_gives_no_trial(tmp_path):
@@ -206,7 +207,7 @@ def test_search_objective_chooses_the_trial_value(tmp_path, monkeypatch, name):
     """iwae_nll: the AE stays +inf; sample_fd: every trial, the AE included, is valued by its sample FD."""
     def with_fd(config, out_dir=None, on_epoch=None, verbose=0):
         result = fake_run(config, out_dir, on_epoch, verbose)
-        result.metrics["sample_fd"] = 10.0 * config.beta + (100.0 if config.model == "ae" else 0.0)
+        result.sample_fd = 10.0 * config.beta + (100.0 if config.model == "ae" else 0.0)
         return result
 
     monkeypatch.setattr(objective, "load_trainer", lambda: (with_fd, FakeNonFinite))

@@ -161,7 +161,7 @@ def test_failures_are_classified_in_one_place(error, state, stop, requeue, reaso
 
 def test_a_ctrl_c_during_a_storage_call_is_raised_after_the_call_returns():
     """Not in the middle of it: an interrupted SQLite transaction would keep the database locked for the clean-up."""
-    from sweep.interrupts import stop_on_signals
+    from common.interrupts import stop_on_signals
 
     finished = []
 
@@ -196,7 +196,7 @@ def test_the_driver_message_is_not_the_interrupt_being_handled():
 def test_a_ctrl_c_lost_in_a_finalizer_is_raised_at_the_next_storage_call(capfd):
     """Python drops an exception raised inside a garbage-collector callback ("Exception ignored in ..."): the stop
     must not be lost with it, nor print a traceback."""
-    from sweep.interrupts import stop_on_signals
+    from common.interrupts import stop_on_signals
 
     class SignalledWhileCollected:
         def __del__(self):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vae import data
-from vae.config import TrialConfig, UserError
+from vae.config import TrialConfig
+from common.errors import UserError
 
 
 def test_mnist5k_is_real_mnist_scaled_to_unit_interval():

@@ -65,8 +65,3 @@ def test_sharpness_matches_per_image_laplace_and_detects_blur():
     assert metrics.sharpness(blurred, images) < 0.2
     assert metrics.sharpness(np.full_like(images, 0.3), images) == pytest.approx(0.0)
     assert metrics.sharpness(images[..., 0], images[..., 0]) == pytest.approx(1.0)  # (n, h, w) accepted
-
-
-def test_effective_beta():
-    assert metrics.effective_beta(2.0, "sum", 784) == 2.0
-    assert metrics.effective_beta(2.0, "mean", 784) == 1568.0

@@ -76,10 +76,10 @@ def test_sample_fd_sanity_real_images_healthy_collapsed_noise(trained):
 
     held_out = fd(splits.val)
     train_part = fd(splits.train[:len(splits.test)])
-    healthy = trained["healthy"].metrics["sample_fd"]
-    collapsed = trained["collapsed"].metrics["sample_fd"]
+    healthy = trained["healthy"].sample_fd
+    collapsed = trained["collapsed"].sample_fd
     noise = fd(np.random.default_rng(0).random(splits.test.shape).astype(np.float32))
-    assert trained["collapsed"].metrics["active_units"] == 0
+    assert trained["collapsed"].active_units == 0
     assert held_out < 0.2 * healthy and train_part < 0.2 * healthy
     assert collapsed > 2 * healthy
     assert noise > collapsed
@@ -88,11 +88,11 @@ def test_sample_fd_sanity_real_images_healthy_collapsed_noise(trained):
 
 def test_every_trial_gets_sample_metrics_the_ae_too(trained):
     for name, result in trained.items():
-        values = result.metrics
+        values = result.as_dict()
         assert values["sample_fd"] > 0 and 0 < values["sample_confidence"] <= 1, name
         assert 0 <= values["sample_coverage"] <= 1 and values["sample_quality_skipped"] is None, name
     # the collapsed VAE draws (nearly) the same image every time: one predicted class only
-    assert trained["collapsed"].metrics["sample_coverage"] < trained["healthy"].metrics["sample_coverage"]
+    assert trained["collapsed"].sample_coverage < trained["healthy"].sample_coverage
 
 
 def test_a_dataset_without_labels_skips_the_sample_metrics(tmp_path):
@@ -102,8 +102,8 @@ def test_a_dataset_without_labels_skips_the_sample_metrics(tmp_path):
     np.savez(path, x=np.random.default_rng(0).integers(0, 256, (200, 8, 8), dtype=np.uint8))
     result = run(TrialConfig(dataset=f"npz:{path}", hidden=[16], latent_dim=2, epochs=1, iwae_samples=2),
                  tmp_path / "trial")
-    assert result.metrics["sample_fd"] is None and result.metrics["classifier_accuracy"] is None
-    assert "no class labels" in result.metrics["sample_quality_skipped"]
+    assert result.sample_fd is None and result.classifier_accuracy is None
+    assert "no class labels" in result.sample_quality_skipped
 
 
 def test_vae_sample_writes_labelled_pngs(trained, tmp_path, capsys):

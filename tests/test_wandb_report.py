@@ -12,6 +12,8 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+
+from common.results import TrialResult
 from analysis_fixtures import wandb_trials, write_wandb_runs
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
@@ -145,7 +147,7 @@ def test_trial_runs_chart_against_epoch_and_keep_the_lowest_val_nelbo(tmp_path):
     run = tracker.start("trial-0", {"beta": 1.0})
     for epoch, nelbo in enumerate([130.0, 110.0, 120.0]):
         run.log_epoch({"epoch": epoch, "val/nelbo": nelbo, "train/loss": nelbo + 5})
-    run.finish_complete({"nelbo": 121.0}, None)
+    run.finish_complete(TrialResult(nelbo=121.0))
     flushed()
     path = next(tmp_path.rglob("run-*.wandb"))
     metrics = {(record.metric.name or record.metric.glob_name): record.metric for record in iter_records(path)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from vae.tf_runtime import keras
 from keras import layers, ops
 
-from vae.config import TrialConfig, UserError
+from vae.config import TrialConfig
+from common.errors import UserError
 
 
 @keras.saving.register_keras_serializable(package="vae")

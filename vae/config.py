@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vae.errors import UserError
+from common.errors import UserError
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 DATASETS = ("mnist5k", "digits", *KERAS_DATASETS)

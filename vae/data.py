@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import KERAS_DATASETS, TrialConfig, UserError
+from vae.config import KERAS_DATASETS, TrialConfig
+from common.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from vae.tf_runtime import keras, tf
 from vae.config import TrialConfig
 from vae.data import Splits
 from vae.evaluate import Evaluator
-from vae.errors import NonFiniteLoss
+from common.errors import NonFiniteLoss
 from vae.model import VAE
 
 EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's history row)

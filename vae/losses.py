@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from common.collapse import reduction_factor
 from vae.tf_runtime import tf
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -91,13 +92,10 @@ def reduce_pixels(per_pixel: tf.Tensor, reduction: str) -> tf.Tensor:
 
 
 def recon_weight(reduction: str, num_pixels: int) -> float:
-    """The weight on the summed NLL that gives `reduce_pixels(·, reduction)`: 1 for `sum`, 1/pixels for `mean`.
-    As a weight (a value, not a different graph) sum and mean runs share one compiled training step."""
-    if reduction == "sum":
-        return 1.0
-    if reduction == "mean":
-        return 1.0 / num_pixels
-    raise ValueError(f"unknown reduction {reduction!r}")
+    """The weight on the summed NLL that gives `reduce_pixels(·, reduction)`: 1 for `sum`, 1/pixels for `mean`
+    (`common.collapse.reduction_factor`). As a weight (a value, not a different graph) sum and mean runs share
+    one compiled training step."""
+    return 1.0 / reduction_factor(reduction, num_pixels)
 
 
 def kl_term(kl_dims: tf.Tensor, free_bits: float) -> tf.Tensor:

@@ -18,11 +18,6 @@ def kl_per_dim(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return 0.5 * (mean**2 + np.exp(logvar) - logvar - 1.0)
 
 
-def effective_beta(beta: float, reduction: str, num_pixels: int) -> float:
-    """KL weight relative to a summed reconstruction term: averaging over D pixels = multiplying β by D."""
-    return float(beta * num_pixels) if reduction == "mean" else float(beta)
-
-
 def active_units(means: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
     """Number of latent dims u with Var_x(E_q[z_u | x]) > threshold (Burda et al. 2015). `means`: (n, dims)."""
     return int(np.sum(np.var(np.asarray(means, np.float64), axis=0) > threshold))

@@ -34,8 +34,7 @@ HIDDEN = (256, 128)  # the last hidden layer gives the features
 CLASSIFIER_SEED = 0
 CLASSIFIER_EPOCHS = 20
 SAMPLE_SEED_OFFSET = 7_919  # the prior draws for the metrics have their own stream, apart from training's
-METRIC_KEYS = ("sample_fd", "sample_confidence", "sample_coverage", "classifier_accuracy")
-SKIP_KEY = "sample_quality_skipped"
+SKIP_KEY = "sample_quality_skipped"  # common.results.TrialResult: why the sample metrics are missing
 
 
 # --- formulas ---------------------------------------------------------------------------------------------
@@ -214,10 +213,10 @@ def prior_codes(config: TrialConfig, count: int) -> np.ndarray:
 
 def sample_metrics(config: TrialConfig, decode: Callable[[np.ndarray], np.ndarray],
                    has_labels: bool = True) -> dict[str, Any]:
-    """The METRIC_KEYS for N prior samples decoded by `decode` (N = test split size); the AE is measured the
+    """The sample metrics (TrialResult fields) for N prior samples decoded by `decode` (N = test split size); the AE is measured the
     same way (decoding N(0, I)). Without labels every value is None and SKIP_KEY says why."""
     if not has_labels:
-        return {**dict.fromkeys(METRIC_KEYS), SKIP_KEY: skip_reason(config.dataset)}
+        return {SKIP_KEY: skip_reason(config.dataset)}
     ref = reference(config)
     samples = decode(prior_codes(config, len(ref.test_images)))
     probabilities = ref.classifier.probabilities(samples)

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from common.results import ARTIFACT_DIR
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from scipy.stats import norm
 
+from common.cli import EXIT_OK, OneLineParser, run_main
 from vae import metrics, plots
-from vae.config import TrialConfig, UserError
+from vae.config import TrialConfig
+from common.errors import UserError
 
 TRAVERSAL_ROWS = 8
 TRAVERSAL_QUANTILES = np.linspace(0.05, 0.95, 9)
@@ -138,16 +141,10 @@ def trial_folder(storage: str, study: str, number: int) -> Path:
     found = [trial for trial in loaded.get_trials(deepcopy=False) if trial.number == number]
     if not found:
         raise UserError(f"--trial {number}: study {study!r} has no trial with that number")
-    folder = found[0].user_attrs.get("artifact_dir")
+    folder = found[0].user_attrs.get(ARTIFACT_DIR)
     if not folder:
         raise UserError(f"--trial {number}: the trial recorded no artifact folder")
     return Path(folder)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -172,7 +169,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
+
+    def body() -> int:
         from vae.saving import load, read_saved
 
         folder = Path(args.trial_dir) if args.trial_dir else trial_folder(args.storage, args.study, args.trial)
@@ -186,17 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         except Exception as error:  # noqa: BLE001 - a damaged .keras file
             raise UserError(f"{folder}: cannot load the saved model ({type(error).__name__})") from None
-        written = write_all(model, config, out, args.n, args.seed)
-    except UserError as error:
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"error: cannot write ({error.strerror or type(error).__name__}: {error.filename})", file=sys.stderr)
-        return 2
-    print(f"{plots.describe(config)}: wrote {len(written)} images to {out}")
-    for path in written:
-        print(f"  {path}")
-    return 0
+        try:
+            written = write_all(model, config, out, args.n, args.seed)
+        except OSError as error:
+            raise UserError(f"cannot write ({error.strerror or type(error).__name__}: {error.filename})") from None
+        print(f"{plots.describe(config)}: wrote {len(written)} images to {out}")
+        for path in written:
+            print(f"  {path}")
+        return EXIT_OK
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

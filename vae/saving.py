@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from vae.config import TrialConfig, UserError, format_validation_error
+from vae.config import TrialConfig, format_validation_error
+from common.errors import UserError
 
 FILES = ("config.json", "model.json", "encoder.keras", "decoder.keras")
 FORMAT = 1

@@ -4,30 +4,25 @@
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
+from argparse import RawDescriptionHelpFormatter
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import numpy as np
 
-from vae import data, metrics, plots, quality
+from common.cli import EXIT_OK, OneLineParser, run_main
+from common.collapse import effective_beta
+from common.results import TrialResult
+from vae import data, plots, quality
 from vae.config import DATASETS, TrialConfig, build_trial_config, parse_overrides
-from vae.errors import NonFiniteLoss, UserError
+from common.errors import NonFiniteLoss, UserError
 
 if TYPE_CHECKING:
     from vae.fit import EpochHook
-
-
-@dataclass
-class TrialResult:
-    metrics: dict[str, Any]
-    history: list[dict[str, float]]
-    artifact_dir: Path | None
 
 
 def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochHook | None = None,
@@ -46,16 +41,16 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         saving.save(fitted.model, Path(out_dir))
     evaluation_started = time.perf_counter()
     test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed)
-    test_metrics.update({
-        "effective_beta": metrics.effective_beta(config.beta, config.reduction, splits.num_pixels),
-        "num_pixels": splits.num_pixels,
-        "train_seconds": fitted.train_seconds,
-        "eval_seconds": time.perf_counter() - evaluation_started,  # test metrics incl. IWAE
-        "epochs_run": len(fitted.history),
-        "examples_per_second": fitted.examples_seen / fitted.train_seconds,
-    })
-    test_metrics.update(sample_quality(config, fitted.model, splits))
-    result = TrialResult(metrics=test_metrics, history=fitted.history, artifact_dir=None)
+    result = TrialResult(
+        **test_metrics,
+        effective_beta=effective_beta(config.beta, config.reduction, splits.num_pixels),
+        train_seconds=fitted.train_seconds,
+        eval_seconds=time.perf_counter() - evaluation_started,  # test metrics incl. IWAE
+        epochs_run=len(fitted.history),
+        examples_per_second=fitted.examples_seen / fitted.train_seconds,
+        **sample_quality(config, fitted.model, splits),
+        history=fitted.history,
+    )
     if out_dir is not None:
         result.artifact_dir = write_artifacts(Path(out_dir), result, splits, recon_images, fitted.model, config)
     return result
@@ -64,7 +59,7 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
 def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str, Any]:
     """vae.quality's sample metrics (all None, with the reason, when they cannot or should not be computed)."""
     if not config.sample_metrics:
-        return {**dict.fromkeys(quality.METRIC_KEYS), quality.SKIP_KEY: "sample_metrics=false in the trial config"}
+        return {quality.SKIP_KEY: "sample_metrics=false in the trial config"}
     from vae.saving import decode_means
 
     started = time.perf_counter()
@@ -73,7 +68,7 @@ def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str,
                                         splits.test_labels is not None)
     except OSError as error:  # the classifier cache cannot be read or written: the trial itself is fine
         reason = f"classifier cache {quality.cache_dir()}: {error.strerror or type(error).__name__}"
-        return {**dict.fromkeys(quality.METRIC_KEYS), quality.SKIP_KEY: reason}
+        return {quality.SKIP_KEY: reason}
     return {**values, "sample_metrics_seconds": time.perf_counter() - started}
 
 
@@ -83,7 +78,7 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
 
     originals, samples = splits.test, model.decode_prior(64).numpy()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(result.metrics, indent=2, allow_nan=False) + "\n")
+    (out_dir / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2, allow_nan=False) + "\n")
     with open(out_dir / "history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(result.history[0]) if result.history else ["epoch"])
         writer.writeheader()
@@ -119,24 +114,27 @@ def describe_keys() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = OneLineParser(prog="python -m vae.train", description=__doc__.splitlines()[0],
+                                     formatter_class=RawDescriptionHelpFormatter,
                                      epilog="keys for --set (see docs/config.md):\n" + describe_keys())
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key (listed below), e.g. --set beta=4 --set reduction=mean")
     parser.add_argument("--out", default="runs/single", help="artifact folder (default: runs/single)")
     parser.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         config = build_trial_config(parse_overrides(args.set), source="--set")
-        result = run(config, args.out, verbose=args.verbose)
-    except (UserError, NonFiniteLoss) as error:  # a NaN loss comes from the chosen settings: a user error too
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    shown = {key: value for key, value in result.metrics.items() if key != "kl_per_dim"}
-    print(json.dumps(shown, indent=2))
-    print(f"artifacts: {result.artifact_dir}")
-    return 0
+        try:
+            result = run(config, args.out, verbose=args.verbose)
+        except NonFiniteLoss as error:  # a NaN loss comes from the chosen settings: a user error too
+            raise UserError(str(error)) from None
+        shown = {key: value for key, value in result.as_dict().items() if key != "kl_per_dim"}
+        print(json.dumps(shown, indent=2))
+        print(f"artifacts: {result.artifact_dir}")
+        return EXIT_OK
+
+    return run_main(body)
 
 
 if __name__ == "__main__":
