@@ -128,3 +128,11 @@ def test_entry_point_help(entry):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("usage: "), result.stdout[:500]
     assert "Traceback" not in result.stderr
+
+
+def test_layers_contract_holds():
+    """pyproject's import-linter contracts: common < vae < sweep < analysis < benchmarks, imports inside
+    functions included."""
+    result = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
+                             "lint_imports_command()"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
