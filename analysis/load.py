@@ -1,30 +1,25 @@
-"""Trials -> pandas: from an Optuna storage, from offline W&B run files, or from the W&B API.
+"""Trials -> pandas: from an Optuna storage or from offline W&B run files.
 
-All three return the layout described in `analysis.frame` (one row per trial, `status` and `evidence` from
+Both return the layout described in `analysis.frame` (one row per trial, `status` and `evidence` from
 `analysis.diagnose`). Problems the user can fix (missing storage or study, no finished trials, no runs in a
-W&B directory) raise `vae.config.UserError` with a one-line message.
+W&B directory) raise `common.errors.UserError` with a one-line message.
 """
 from __future__ import annotations
 
-import json
 import re
 import warnings
-from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, RETRY_OF, WANDB_RUN_ID
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
-from common.collapse import Thresholds
 from analysis.frame import TrialRecord, build_frame
-from analysis.wandb_file import WandbRun, read_run
-from common.storage_url import mask, normalize, sqlite_path
+from common.collapse import Thresholds
 from common.errors import UserError
-
-WANDB_STATES = {"finished": "COMPLETE", "running": "RUNNING", "failed": "FAIL", "crashed": "FAIL",
-                "killed": "FAIL", "preempted": "FAIL", "pending": "WAITING"}
-
+from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, RETRY_OF, WANDB_RUN_ID
+from common.storage_url import mask, normalize, sqlite_path
+from common.wandb_adapter import WandbRun, read_run
 
 def storage_url(storage: str) -> str:
     """Accept an SQLAlchemy URL or a plain path to an SQLite file; refuse a SQLite file that does not exist
@@ -142,32 +137,24 @@ def _number(name: str, config: dict[str, Any], fallback: int) -> int:
     return int(match.group(1)) if match else fallback
 
 
-def _per_dim_from_table(summary: dict[str, Any], read_table: Callable[[str], Any] | None) -> Any:
-    """`test/kl_per_dim` if the summary holds the list, else the `kl_per_dim` wandb.Table's `kl` column."""
-    if isinstance(summary.get(KL_PER_DIM_KEY), list):
-        return summary[KL_PER_DIM_KEY]
-    ref = summary.get("kl_per_dim")
-    if isinstance(ref, list):
-        return ref
-    if read_table is None or not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
+def _per_dim(run: WandbRun) -> Any:
+    """`test/kl_per_dim` if the summary holds the list, else the `kl` column of the `kl_per_dim` wandb.Table."""
+    if isinstance(run.summary.get(KL_PER_DIM_KEY), list):
+        return run.summary[KL_PER_DIM_KEY]
+    table = run.table("kl_per_dim")
+    if not table or "dim" not in table or "kl" not in table:
         return None
-    try:
-        table = read_table(ref["path"])
-        columns = table["columns"]
-        dim, kl = columns.index("dim"), columns.index("kl")
-        return [row[kl] for row in sorted(table["data"], key=lambda row: row[dim])]
-    except Exception:  # noqa: BLE001 - a missing or odd table only loses the per-dim values
-        return None
+    return [kl for _, kl in sorted(zip(table["dim"], table["kl"]))]
 
 
-def _wandb_record(name: str, config: dict[str, Any], summary: dict[str, Any], state: str, fallback: int,
-                  run_id: str, read_table: Callable[[str], Any] | None) -> TrialRecord:
-    values = {key: value for key, value in summary.items() if not key.startswith("_")}
-    values[KL_PER_DIM_KEY] = _per_dim_from_table(summary, read_table)
-    values.setdefault(WANDB_RUN_ID, run_id)
+def _wandb_record(run: WandbRun, state: str, fallback: int) -> TrialRecord:
+    values = {key: value for key, value in run.summary.items() if not key.startswith("_")}
+    values[KL_PER_DIM_KEY] = _per_dim(run)
+    values.setdefault(WANDB_RUN_ID, run.run_id)
     if values.get(FAIL_REASON) and state == "COMPLETE":
         state = "FAIL"
-    return TrialRecord(number=_number(name, config, fallback), state=state, config=dict(config), values=values)
+    return TrialRecord(number=_number(run.name, run.config, fallback), state=state, config=dict(run.config),
+                       values=values)
 
 
 def wandb_run_files(path: str | Path) -> list[Path]:
@@ -226,8 +213,7 @@ def from_wandb_dir(path: str | Path, group: str | None = None,
     records = []
     for index, run in enumerate(latest.values()):
         state = "RUNNING" if run.exit_code is None else ("COMPLETE" if run.exit_code == 0 else "FAIL")
-        record = _wandb_record(run.name, run.config, run.summary, state, index, run.run_id,
-                               lambda rel, run=run: json.loads((run.files_dir / rel).read_text()))
+        record = _wandb_record(run, state, index)
         record.study = run.group or run.config.get("study")
         records.append(record)
     label = group or (groups[0] if len(groups) == 1 else None)
@@ -235,46 +221,6 @@ def from_wandb_dir(path: str | Path, group: str | None = None,
     frame = build_frame(records, source="wandb-dir", study=label, thresholds=thresholds)
     frame.attrs.update(groups=groups, skipped=skipped)
     return _require_metrics(frame, f"W&B directory {path}")
-
-
-def _plain(mapping: Any) -> dict[str, Any]:
-    if mapping is None:
-        return {}
-    data = getattr(mapping, "_json_dict", None)
-    data = dict(data) if isinstance(data, dict) else dict(mapping)
-    return {key: (value["value"] if isinstance(value, dict) and set(value) <= {"value", "desc"}
-                  and "value" in value else value) for key, value in data.items()}
-
-
-def from_wandb_api(path: str, group: str, api: Any = None, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
-    """One row per run of `group` (= study) in the W&B project `path` ("entity/project")."""
-    if api is None:
-        import wandb
-
-        api = wandb.Api()
-    try:
-        runs: Iterable[Any] = list(api.runs(path, filters={"group": group}))
-    except Exception as error:  # noqa: BLE001 - network/auth errors reach the user as one line
-        raise UserError(f"cannot list W&B runs of {path} group {group!r}: {str(error).splitlines()[0]}") from None
-    if not runs:
-        raise UserError(f"no W&B runs in {path} with group {group!r}")
-
-    runs = [run for run in runs if getattr(run, "job_type", None) != "report"]
-    records = []
-    for index, run in enumerate(runs):
-        def read_table(rel: str, run: Any = run) -> Any:
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                run.file(rel).download(root=tmp, replace=True)
-                return json.loads((Path(tmp) / rel).read_text())
-
-        state = WANDB_STATES.get(str(getattr(run, "state", "finished")), "FAIL")
-        records.append(_wandb_record(getattr(run, "name", ""), _plain(run.config), _plain(run.summary), state,
-                                     index, getattr(run, "id", ""), read_table))
-    _require_finished(records, f"W&B group {group!r} of {path}")
-    return _require_metrics(build_frame(records, source="wandb-api", study=group, thresholds=thresholds),
-                            f"W&B group {group!r} of {path}")
 
 
 DEFAULT_STORAGE = "sqlite:///runs/sweeps.db"

@@ -139,12 +139,13 @@ def add_trials(study: Any, n_trials: int, seeds: int = 5, **options: Any) -> Non
 WANDB_WRITER = r"""
 import json, sys
 import wandb
+from common.wandb_adapter import settings
 spec = json.load(open(sys.argv[1]))
 for number, run_spec in enumerate(spec["runs"]):
     run = wandb.init(mode="offline", dir=spec["dir"], project="vae-sweeps", group=spec["group"], job_type="trial",
                      name=f"trial-{number}",
                      config={**run_spec["config"], "study": spec["group"], "trial_number": number},
-                     settings=wandb.Settings(console="off", x_disable_stats=True, x_disable_meta=True))
+                     settings=settings())
     for key, value in run_spec["summary"].items():
         run.summary[key] = value
     run.finish(exit_code=run_spec["exit_code"])

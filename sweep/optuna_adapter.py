@@ -8,10 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat  # noqa: F401 - RDBStorage's heartbeat interface (no public alias)
+from optuna.storages._heartbeat import BaseHeartbeat  # RDBStorage's heartbeat interface (no public alias)
 from optuna.trial import TrialState
 
 FIXED_PARAMS_ATTR = "fixed_params"  # system attr where `Study.enqueue_trial` keeps the parameters it was given
+# What `optuna.storages.fail_stale_trials` calls on a storage besides the public BaseStorage methods: a wrapping
+# storage must pass these through for stale trials to be found.
+STALE_TRIAL_METHODS = ("_get_stale_trial_ids",)
+
+
+def storage_methods() -> set[str]:
+    """Every method a storage that wraps an RDBStorage must forward: BaseStorage's, the heartbeat interface's
+    and `STALE_TRIAL_METHODS`."""
+    return {name for base in (optuna.storages.BaseStorage, BaseHeartbeat) for name, value in vars(base).items()
+            if callable(value) and not name.startswith("__")} | set(STALE_TRIAL_METHODS)
 
 
 def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:

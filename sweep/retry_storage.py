@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import optuna
 
-from sweep.optuna_adapter import BaseHeartbeat
+from sweep.optuna_adapter import BaseHeartbeat, storage_methods
 from sweep.retry import RetryPolicy
 
 
@@ -45,8 +45,6 @@ def _forward(name: str) -> Callable[..., Any]:
     return method
 
 
-_FORWARDED = {name for base in (optuna.storages.BaseStorage, BaseHeartbeat) for name, value in vars(base).items()
-              if callable(value) and not name.startswith("__")} | {"_get_stale_trial_ids"}
-for _name in sorted(_FORWARDED - set(vars(RetryingStorage))):
+for _name in sorted(storage_methods() - set(vars(RetryingStorage))):
     setattr(RetryingStorage, _name, _forward(_name))
 abc.update_abstractmethods(RetryingStorage)

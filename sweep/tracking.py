@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from common.results import ARTIFACT_DIR, EPOCH_KEYS, FAIL_REASON, KL_PER_DIM_KEY, TRIAL_STATE, TrialResult
+from common.wandb_adapter import settings
 
 MODES = ("online", "offline", "disabled")
-INIT_TIMEOUT_S = 30
 IMAGES = {  # artifact PNG -> caption of the W&B image
     "reconstructions": "test images (top) and their reconstructions",
     "samples": "decoded z ~ N(0, I) (an AE's are not samples of a generative model)",
@@ -60,14 +60,6 @@ def quiet_environment() -> None:
     os.environ.setdefault("WANDB_CONSOLE", "off")
 
 
-def _settings(mode: str) -> Any:
-    import wandb
-
-    return wandb.Settings(silent=True, console="off", x_disable_stats=True, x_disable_machine_info=True,
-                          disable_git=True, save_code=False, init_timeout=INIT_TIMEOUT_S,
-                          show_info=False, show_warnings=False)
-
-
 @dataclass
 class Tracker:
     """W&B settings shared by all trials of one sweep (one process)."""
@@ -96,7 +88,7 @@ class Tracker:
         kwargs = dict(project=self.project, entity=self.entity, group=self.group, job_type=job_type, name=name,
                       config=config, dir=str(self.root), reinit="finish_previous")
         try:
-            run = wandb.init(mode=self.mode, settings=_settings(self.mode), **kwargs)
+            run = wandb.init(mode=self.mode, settings=settings(), **kwargs)
         except Exception as error:  # noqa: BLE001 - network/auth problems must not stop the sweep
             if self.mode != "online":
                 raise
@@ -104,7 +96,7 @@ class Tracker:
             self.fell_back = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             print(f"warning: W&B online run could not start ({self.fell_back}); logging offline instead",
                   file=sys.stderr)
-            run = wandb.init(mode="offline", settings=_settings("offline"), **kwargs)
+            run = wandb.init(mode="offline", settings=settings(), **kwargs)
         if self.mode == "offline":
             self.offline_dirs.append(Path(run.settings.sync_dir))
         if job_type == "trial":

@@ -132,12 +132,13 @@ def run_report(args: list[str], tmp: Path, timeout: int = 400) -> subprocess.Com
 WANDB_WRITER = r'''
 import json, sys
 import wandb
+from common.wandb_adapter import settings
 spec = json.load(open(sys.argv[1]))
 for trial in spec["trials"]:
     run = wandb.init(mode="offline", dir=spec["dir"], project="vae-sweeps", group=trial["group"],
                      job_type="trial", name=f"trial-{trial['number']}",
                      config={**trial["config"], "study": trial["group"], "trial_number": trial["number"]},
-                     settings=wandb.Settings(console="off", x_disable_stats=True))
+                     settings=settings())
     for epoch, row in enumerate(trial["history"]):
         run.log({"epoch": epoch, **row})
     for key, value in trial["summary"].items():

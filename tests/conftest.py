@@ -1,7 +1,9 @@
+import functools
 import os
 import subprocess
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,22 @@ def assert_one_line_error(result, *needles: str) -> None:
     assert len(lines) == 1, result.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def pins(package: str, adapter: str):
+    """Mark a test as pinning behaviour of `package` that `adapter` relies on: any failure is reported as an
+    incompatible release of that package, naming the installed version."""
+    def decorate(test):
+        @functools.wraps(test)
+        def pinned(*args, **kwargs):
+            try:
+                return test(*args, **kwargs)
+            except Exception as error:  # AssertionError included
+                raise AssertionError(f"{package} {version(package)} changed what {adapter} relies on "
+                                     f"({test.__name__}): {type(error).__name__}: {error}. Adapt {adapter} (or "
+                                     f"keep the upper bound on {package} in pyproject.toml)") from error
+        return pinned
+    return decorate
 
 
 @pytest.fixture

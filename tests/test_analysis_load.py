@@ -1,17 +1,14 @@
-"""analysis.load: a real SQLite Optuna study, real offline W&B run files, a fake W&B API."""
+"""analysis.load: a real SQLite Optuna study and real offline W&B run files."""
 from __future__ import annotations
 
 import math
-import shutil
-from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 from analysis_fixtures import EXPECTED, LATENT, PIXELS, STUDY, make_study, wandb_trials, write_wandb_runs
 
-from analysis.load import from_wandb_api, from_wandb_dir, load, trials
-from analysis.wandb_file import read_run
+from analysis.load import from_wandb_dir, load, trials
 from common.errors import UserError
 
 
@@ -25,9 +22,7 @@ def study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def wandb_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("wandb")
-    runs = wandb_trials(root)
-    runs[1]["summary"]["notes_blob"] = list(range(20000))  # > 64 KiB record: FIRST/MIDDLE/LAST chunks
-    return write_wandb_runs(root, runs)
+    return write_wandb_runs(root, wandb_trials(root))
 
 
 def test_trials_from_sqlite_study(study):
@@ -87,28 +82,6 @@ def test_trials_user_errors(tmp_path, case):
     assert not (tmp_path / "nope.db").exists()  # never creates an empty database
 
 
-def test_read_run_replays_config_history_summary(wandb_dir):
-    files = sorted(wandb_dir.rglob("run-*.wandb"))
-    files = [file for file in files if "latest-run" not in file.parts]
-    assert len(files) == 3
-    runs = {run.name: run for run in map(read_run, files)}
-    run = runs["trial-6"]
-    assert run.group == STUDY and run.job_type == "trial" and run.exit_code == 0
-    assert run.config["reduction"] == "mean" and run.config["trial_number"] == 6
-    assert [row["epoch"] for row in run.history if "epoch" in row] == [0, 1]
-    assert run.history[0]["train/loss"] == 200.0
-    assert run.summary["test/active_units"] == 0 and run.summary["notes_blob"][-1] == 19999
-
-
-def test_read_run_tolerates_a_torn_tail(wandb_dir, tmp_path):
-    source = next(file for file in wandb_dir.rglob("run-*.wandb") if "latest-run" not in file.parts)
-    torn = tmp_path / "run-torn.wandb"
-    data = source.read_bytes()
-    torn.write_bytes(data[: len(data) - 40])
-    run = read_run(torn)
-    assert run.name.startswith("trial-") and run.config
-
-
 def test_from_wandb_dir_matches_optuna_layout(wandb_dir, study):
     df = from_wandb_dir(wandb_dir)
     assert list(df["number"]) == [0, 6, 12]
@@ -129,52 +102,3 @@ def test_from_wandb_dir_errors(tmp_path, wandb_dir):
         from_wandb_dir(tmp_path / "missing")
     with pytest.raises(UserError, match="group 'nope'"):
         from_wandb_dir(wandb_dir, group="nope")
-
-
-class FakeFile:
-    def __init__(self, source: Path):
-        self.source = source
-
-    def download(self, root: str, replace: bool = False):
-        target = Path(root) / self.source.relative_to(self.source.parents[2])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.source, target)
-
-
-class FakeSummary(dict):
-    @property
-    def _json_dict(self):
-        return dict(self)
-
-
-class FakeRun:
-    def __init__(self, run):
-        self.id, self.name, self.group = run.run_id, run.name, run.group
-        self.state = "finished" if run.exit_code == 0 else "running"
-        self.config = {key: {"value": value, "desc": None} for key, value in run.config.items()}
-        self.summary = FakeSummary(run.summary)
-        self._files = run.files_dir
-
-    def file(self, name: str) -> FakeFile:
-        return FakeFile(self._files / name)
-
-
-class FakeApi:
-    def __init__(self, runs):
-        self._runs, self.calls = runs, []
-
-    def runs(self, path, filters=None):
-        self.calls.append((path, filters))
-        return [run for run in self._runs if run.group == (filters or {}).get("group")]
-
-
-def test_from_wandb_api_with_fake_api(wandb_dir):
-    files = [file for file in wandb_dir.rglob("run-*.wandb") if "latest-run" not in file.parts]
-    api = FakeApi([FakeRun(read_run(file)) for file in files])
-    df = from_wandb_api("me/vae-sweeps", STUDY, api=api)
-    assert api.calls == [("me/vae-sweeps", {"group": STUDY})]
-    assert list(df.columns) == list(from_wandb_dir(wandb_dir).columns)
-    assert list(df["status"]) == ["healthy", "collapsed", "ae"]
-    assert len(df.loc[df["number"] == 0, "kl_per_dim"].item()) == LATENT  # table downloaded via run.file
-    with pytest.raises(UserError, match="no W&B runs"):
-        from_wandb_api("me/vae-sweeps", "other", api=api)

@@ -1,6 +1,6 @@
 """Pins the Optuna behaviour `sweep.optuna_adapter` relies on, and the optuna / wandb versions the project declares.
 
-An Optuna release that changes any of this fails here, not in the middle of a sweep."""
+An Optuna release that changes any of this fails here, naming its version, not in the middle of a sweep."""
 from __future__ import annotations
 
 import tomllib
@@ -11,10 +11,12 @@ import pytest
 from optuna.trial import TrialState
 from packaging.requirements import Requirement
 
-from conftest import REPO
+from conftest import REPO, pins
 from sweep import optuna_adapter
 from sweep.retry import RetryPolicy
 from sweep.retry_storage import RetryingStorage
+
+ADAPTER = "sweep/optuna_adapter.py"
 
 
 @pytest.fixture
@@ -34,6 +36,7 @@ def public_id(url: str, number: int) -> int:
     return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), number)
 
 
+@pins("optuna", ADAPTER)
 def test_trial_id_is_the_storage_id_of_live_and_frozen_trials(study, url):
     study.enqueue_trial({"x": 1.0})
     live = study.ask()
@@ -43,6 +46,7 @@ def test_trial_id_is_the_storage_id_of_live_and_frozen_trials(study, url):
     assert attached.number == live.number and attached.suggest_float("x", 0, 2) == 1.0  # the enqueued value
 
 
+@pins("optuna", ADAPTER)
 def test_claim_moves_a_waiting_trial_to_running_for_one_caller_only(study, url):
     study.enqueue_trial({"x": 1.0})
     trial_id = public_id(url, 0)
@@ -58,6 +62,7 @@ def test_claim_moves_a_waiting_trial_to_running_for_one_caller_only(study, url):
     assert storage.get_trial(trial_id).state == TrialState.FAIL
 
 
+@pins("optuna", ADAPTER)
 def test_enqueued_params_survive_a_trial_that_never_drew_them(study):
     study.enqueue_trial({"x": 1.5, "n": 3})
     study.ask()  # taken, but no suggest_* yet
@@ -65,6 +70,7 @@ def test_enqueued_params_survive_a_trial_that_never_drew_them(study):
     assert frozen.params == {} and optuna_adapter.enqueued_params(frozen) == {"x": 1.5, "n": 3}
 
 
+@pins("optuna", ADAPTER)
 def test_stale_trials_are_failed_through_the_wrapped_storage(study, url):
     import time
 

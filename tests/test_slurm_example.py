@@ -14,7 +14,7 @@ import optuna
 from conftest import REPO
 from postgres_server import PASSWORD, postgres_server
 
-from analysis.wandb_file import read_run
+from common.wandb_adapter import read_run
 
 SLURM = REPO / "examples" / "slurm"
 DB_PASSWORD = "sweeps-pw-7Hq2"

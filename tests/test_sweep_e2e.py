@@ -13,7 +13,7 @@ import optuna
 import pytest
 import yaml
 
-from analysis.wandb_file import read_run
+from common.wandb_adapter import read_run
 from conftest import REPO, run_cli, run_in_process
 from sweep.config import load_config
 from common.results import TrialResult

@@ -135,7 +135,7 @@ def test_wandb_runs_offline_one_per_trial_marked_by_outcome(tmp_path, capsys):
     """A trial whose loss turns NaN fails with its reason; the sweep goes on and ends normally."""
     import wandb
 
-    from analysis.wandb_file import read_run
+    from common.wandb_adapter import read_run
 
     config = make_config(tmp_path, space={"beta": [1.0]}, include=[{"likelihood": "gaussian", "gaussian_sigma": 1e-30}])
     config = config.model_copy(update={"wandb": config.wandb.model_copy(update={"mode": "offline"})})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import wandb
 
-from analysis.wandb_file import iter_records, read_run
+from common.wandb_adapter import iter_records, read_run
 from vae.config import TrialConfig
 from vae.saving import FILES
 

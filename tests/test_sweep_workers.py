@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from analysis.load import trials as load_trials
-from analysis.wandb_file import read_run
+from common.wandb_adapter import read_run
 from conftest import REPO
 from sweep.optuna_adapter import enqueued_params
 

@@ -14,7 +14,7 @@ import pytest
 from vae import callbacks, metrics
 from vae.tf_runtime import keras, tf
 
-from analysis.wandb_file import read_run
+from common.wandb_adapter import read_run, settings
 
 
 def test_formulas_match_vae_metrics():
@@ -172,7 +172,7 @@ def test_summed_loss_does_not_collapse_and_wandb_records_the_metrics(tmp_path, m
 
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
     run = wandb.init(project="collapse-test", mode="offline", dir=str(tmp_path),
-                     settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+                     settings=settings())
     monitor, history, lines = train("sum", [WandbMetricsLogger()])
     run.finish()
     wandb.teardown()  # the service may still be writing the run file when finish() returns

@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from PIL import Image
 
 from analysis.load import load
-from analysis.wandb_file import iter_records, read_run
+from common.wandb_adapter import iter_records, read_run
 from analysis.wandb_report import artifact_name, publish, report_figures
 from sweep.tracking import Tracker
 

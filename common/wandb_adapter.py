@@ -1,12 +1,17 @@
-"""Read offline W&B run files (`run-<id>.wandb`) without the W&B service.
+"""The W&B behaviour the project relies on that has no public API, in one place.
 
-wandb >= 0.30 no longer ships a Python reader for its transaction log. The file is a LevelDB-style log
-(https://github.com/google/leveldb/blob/main/doc/log_format.md) with a 7-byte file header
-(`:W&B`, magic 0xBEE1, version 0), then 32 KiB blocks of chunks, each chunk a 7-byte header
-(checksum uint32, length uint16, type uint8: FULL/FIRST/MIDDLE/LAST, little-endian) and its data.
-A block tail shorter than a chunk header is zero padding. The checksum is zlib's CRC-32 of the type byte
-followed by the data (what wandb's writers use, despite LevelDB's crc32c). Every reassembled payload is one
-`wandb.proto.wandb_internal_pb2.Record`; all decoding is done by those protobuf classes.
+- `settings()`: W&B quiet and without background collection. System metrics and machine metadata can only be
+  switched off through W&B's internal `x_disable_*` settings.
+- `read_run(path)`: what an offline run file (`run-<id>.wandb`) recorded. The file is W&B's private transaction
+  log, and wandb >= 0.30 ships no Python reader for it. It is a LevelDB-style log
+  (https://github.com/google/leveldb/blob/main/doc/log_format.md) with a 7-byte file header (`:W&B`, magic
+  0xBEE1, version 0), then 32 KiB blocks of chunks, each chunk a 7-byte header (checksum uint32, length uint16,
+  type uint8: FULL/FIRST/MIDDLE/LAST, little-endian) and its data. A block tail shorter than a chunk header is
+  zero padding. The checksum is zlib's CRC-32 of the type byte followed by the data (what wandb's writers use,
+  despite LevelDB's crc32c). Every reassembled payload is one internal `wandb_internal_pb2.Record` protobuf.
+
+tests/test_wandb_adapter.py pins each of these against the installed wandb, so a release that changes one fails
+there, with its version, instead of in a sweep or a report.
 """
 from __future__ import annotations
 
@@ -23,6 +28,18 @@ CHUNK_HEADER = struct.Struct("<IHB")
 BLOCK_SIZE = 32 * 1024
 IDENT, MAGIC, VERSION = b":W&B", 0xBEE1, 0
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+INIT_TIMEOUT_S = 30
+
+
+def settings() -> Any:
+    """`wandb.Settings` for every run the project writes: nothing printed, stdout/stderr not wrapped, no git or
+    code capture, and no system metrics, machine info or system metadata collected (a trial's run holds only what
+    it logs)."""
+    import wandb
+
+    return wandb.Settings(silent=True, console="off", disable_git=True, save_code=False, show_info=False,
+                          show_warnings=False, init_timeout=INIT_TIMEOUT_S, x_disable_stats=True,
+                          x_disable_machine_info=True, x_disable_meta=True)
 
 
 class WandbFileError(ValueError):
@@ -99,6 +116,18 @@ class WandbRun:
     @property
     def files_dir(self) -> Path:
         return self.path.parent / "files"
+
+    def table(self, key: str) -> dict[str, list] | None:
+        """The `wandb.Table` logged under `key` as {column: values}: the summary holds a reference to the table's
+        JSON file in the run's files (None if there is none or it cannot be read)."""
+        ref = self.summary.get(key)
+        if not isinstance(ref, dict) or not isinstance(ref.get("path"), str):
+            return None
+        try:
+            table = json.loads((self.files_dir / ref["path"]).read_text())
+            return {column: [row[index] for row in table["data"]] for index, column in enumerate(table["columns"])}
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return None
 
 
 def read_run(path: str | Path) -> WandbRun:
