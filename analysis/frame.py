@@ -1,4 +1,4 @@
-"""One trial table for every source: the column layout shared by Optuna, offline W&B files and the W&B API.
+"""One trial table for every source: the column layout shared by an Optuna study and offline W&B run files.
 
 Columns, in order: `number`, `state`, `study`, the trial config (`beta`, `latent_dim`, `reduction`, `arch`,
 `model`, `likelihood`, `dataset` always, then the other swept parameters, then every other config key),

@@ -21,9 +21,8 @@ class Source:
     storage: str | None = None
     study: str | None = None
     wandb_dir: str | None = None
-    project_root: str | None = None
     storage_has_secret: bool = False  # the URL holds a password: read it from $VAE_SWEEPS_STORAGE instead
-    thresholds: dict | None = None  # analysis.diagnose.Thresholds fields; None = defaults
+    thresholds: dict | None = None  # common.collapse.Thresholds fields; None = defaults
 
 
 def parameters_cell(source: Source, redacted_storage: str | None) -> nbformat.NotebookNode:
@@ -31,7 +30,6 @@ def parameters_cell(source: Source, redacted_storage: str | None) -> nbformat.No
                if source.storage_has_secret else repr(source.storage))
     code = f"""# Parameters: point these at another Optuna study or W&B directory and re-run all cells.
 import os
-import sys
 import warnings
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm (via optuna) in a kernel without widgets
@@ -39,13 +37,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm (via op
 STORAGE = {storage}
 STUDY = {source.study!r}
 WANDB_DIR = {source.wandb_dir!r}
-THRESHOLDS = {source.thresholds or {}!r}  # collapse-flag thresholds (analysis.diagnose.Thresholds)
-PROJECT_ROOT = {source.project_root!r}  # used only if the analysis package is not installed
-
-try:
-    import analysis  # noqa: F401
-except ImportError:
-    sys.path.insert(0, PROJECT_ROOT)
+THRESHOLDS = {source.thresholds or {}!r}  # collapse-flag thresholds (common.collapse.Thresholds)
 
 from IPython.display import HTML, Image, Markdown, display
 

@@ -29,7 +29,7 @@ import pandas as pd
 from common.collapse import Thresholds
 from analysis.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
-from common.cli import EXIT_INCOMPLETE, EXIT_OK, PROJECT_ROOT, OneLineParser, child_env, first_line, run_main
+from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, first_line, run_main
 from common.storage_url import mask, normalize, sqlite_path
 from common.errors import UserError
 
@@ -181,8 +181,8 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     out.mkdir(parents=True, exist_ok=True)
     write_summary(df, out / "summary.csv")
     secret = storage is not None and mask(storage) != storage
-    source = Source(storage=storage, study=study, wandb_dir=wandb_dir, project_root=str(PROJECT_ROOT),
-                    storage_has_secret=secret, thresholds=thresholds.as_dict())
+    source = Source(storage=storage, study=study, wandb_dir=wandb_dir, storage_has_secret=secret,
+                    thresholds=thresholds.as_dict())
     env = kernel_env(storage if secret else None)
     notebooks = {name: builder(source, mask(storage) if storage else None) for name, builder in NOTEBOOKS.items()}
     execute_all(notebooks, out, env)

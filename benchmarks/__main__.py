@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.cli import PROJECT_ROOT as REPO, OneLineParser
+from common.cli import PROJECT_ROOT as REPO, OneLineParser, run_main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -209,6 +209,10 @@ def report_section(report, plan: Plan, args, log) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    return run_main(lambda: measure(args))
+
+
+def measure(args) -> int:
     plan = QUICK if args.quick else FULL
     from benchmarks import machine
     from benchmarks.report import Report, write

@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from common.cli import PROJECT_ROOT as REPO, child_env
+from common.cli import PROJECT_ROOT as REPO, OneLineParser, child_env, run_main
 
 POLL_SECONDS = 0.2
 
@@ -158,19 +158,21 @@ def one_process_peaks(log=print) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from common.cli import OneLineParser
-
     parser = OneLineParser(prog="python -m benchmarks.main_job", description=__doc__.split("\n\n")[0])
     parser.add_argument("workers", nargs="*", type=int, default=[1, 2],
                         help="--workers values to measure (default: 1 2)")
     parser.add_argument("--inline", action="store_true",
                         help="instead: one process trains every structure of the default sweep (peak memory)")
     args = parser.parse_args(argv)
-    if args.inline:
-        one_process_peaks()
-    else:
-        measure(workers=args.workers)
-    return 0
+
+    def body() -> int:
+        if args.inline:
+            one_process_peaks()
+        else:
+            measure(workers=args.workers)
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

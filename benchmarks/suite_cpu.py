@@ -18,7 +18,8 @@ from collections import defaultdict
 
 import pytest
 
-from common.cli import EXIT_USAGE, OneLineParser
+from common.cli import OneLineParser, run_main
+from common.errors import UserError
 
 LOG_ENV = "SUITE_CPU_LOG"
 
@@ -54,15 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m benchmarks.suite_cpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("log", nargs="?", default="suite-cpu.tsv", help="the record (default %(default)s)")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.log):
-        print(f"error: no record at {args.log} (run the tests with -p benchmarks.suite_cpu first)", file=sys.stderr)
-        return EXIT_USAGE
-    rows = by_file(args.log)
-    print(f"{'test file':48} {'CPU s':>8} {'wall s':>8}")
-    for name, cpu, wall in rows:
-        print(f"{name:48} {cpu:8.1f} {wall:8.1f}")
-    print(f"{'total':48} {sum(row[1] for row in rows):8.1f}")
-    return 0
+
+    def body() -> int:
+        if not os.path.isfile(args.log):
+            raise UserError(f"no record at {args.log} (run the tests with -p benchmarks.suite_cpu first)")
+        rows = by_file(args.log)
+        print(f"{'test file':48} {'CPU s':>8} {'wall s':>8}")
+        for name, cpu, wall in rows:
+            print(f"{name:48} {cpu:8.1f} {wall:8.1f}")
+        print(f"{'total':48} {sum(row[1] for row in rows):8.1f}")
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

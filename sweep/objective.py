@@ -6,7 +6,6 @@ imported on the first trial only (inside `vae.train.run`), so validation and `--
 from __future__ import annotations
 
 import gc
-import importlib.util
 import math
 from pathlib import Path
 from typing import Callable
@@ -46,8 +45,7 @@ def undefined_reason(result: TrialResult, objective: str) -> str:
 
 def load_trainer():
     """`(vae.train.run, vae.train.NonFiniteLoss)`, imported on first use (tests replace this function)."""
-    if importlib.util.find_spec("vae.tf_runtime") is not None:
-        import vae.tf_runtime  # noqa: F401 - imports TensorFlow with its C++ banner muted
+    import vae.tf_runtime  # noqa: F401 - imports TensorFlow with its C++ banner muted
     from vae.train import NonFiniteLoss, run
 
     freeze_imports()

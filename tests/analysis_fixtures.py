@@ -8,7 +8,6 @@ are partial at beta 0.1.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from common.cli import PROJECT_ROOT as ROOT, child_env
+
 PIXELS = 28 * 28
 LATENT = 8
 BETAS = (0.1, 1.0, 4.0)
@@ -117,11 +117,8 @@ def only_failed_study(root: Path) -> tuple[str, str]:
 
 def env(tmp: Path) -> dict[str, str]:
     """Environment for subprocesses: the repo importable, W&B offline into tmp, quiet and single-threaded."""
-    result = dict(os.environ)
-    result.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                  WANDB_MODE="offline", WANDB_DIR=str(tmp), WANDB_SILENT="true", OMP_NUM_THREADS="1",
-                  MPLBACKEND="Agg")
-    return result
+    return child_env(WANDB_MODE="offline", WANDB_DIR=str(tmp), WANDB_SILENT="true", OMP_NUM_THREADS="1",
+                     MPLBACKEND="Agg")
 
 
 def run_report(args: list[str], tmp: Path, timeout: int = 400) -> subprocess.CompletedProcess:

@@ -6,7 +6,6 @@ At the end every grid point must be COMPLETE exactly once and no output may hold
 """
 from __future__ import annotations
 
-import argparse
 import random
 import signal
 import subprocess
@@ -15,22 +14,26 @@ import time
 from pathlib import Path
 import tempfile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from postgres_server import postgres_server  # noqa: E402
 from test_sweep_workers import ENV, assert_each_point_complete_once, trials  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from common.cli import PROJECT_ROOT as REPO, OneLineParser, run_main  # noqa: E402
+from common.results import RETRY_OF  # noqa: E402
+
 GRID = ["--set", "search.space.beta=[0.5, 1.0, 2.0, 4.0, 8.0, 16.0]"]  # x reduction [sum, mean] = 12 points
 TINY = ["--set", "trial.dataset=digits", "--set", "trial.hidden=[32]", "--set", "trial.iwae_samples=2",
         "--set", "trial.epochs=4", "--set", "heartbeat_seconds=1", "--set", "storage_retry_seconds=60"]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python tests/chaos_outage.py", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    return run_main(lambda: chaos(args))
+
+
+def chaos(args) -> int:
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="vae-sweeps-chaos-"))
     logs: list[Path] = []
@@ -67,7 +70,7 @@ def main() -> int:
     tracebacks = [log.name for log in logs if "Traceback" in log.read_text()]
     assert not tracebacks, tracebacks
     assert all(code == 0 for code in codes.values()), codes
-    reruns = sum(1 for t in all_trials if "retry_of" in t.user_attrs)
+    reruns = sum(1 for t in all_trials if RETRY_OF in t.user_attrs)
     print(f"ok: 12 points COMPLETE exactly once, {len(all_trials)} trials ({reruns} re-runs), "
           f"{len(logs)} launcher runs, no traceback ({root})")
     return 0

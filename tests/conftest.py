@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from common.cli import PROJECT_ROOT as REPO
+
 # The sample-quality classifiers (vae.quality) of the test runs: kept between test sessions, not in the home dir.
 os.environ.setdefault("VAE_SWEEPS_CACHE", str(Path(tempfile.gettempdir()) / "vae-sweeps-test-cache"))
 

@@ -14,6 +14,7 @@ import optuna
 from conftest import REPO
 from postgres_server import PASSWORD, postgres_server
 
+from common.cli import child_env
 from common.wandb_adapter import read_run
 
 SLURM = REPO / "examples" / "slurm"
@@ -32,12 +33,11 @@ CONFIG = textwrap.dedent("""\
 
 
 def base_env(tmp_path, sweep_db: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DATA_DIR": str(tmp_path / "wandb-data"),
-            "WANDB_API_KEY": WANDB_KEY,
-            "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "PATH": f"{os.path.dirname(sys.executable)}:"
-            f"{os.environ['PATH']}", "SWEEP_DB": sweep_db, "SWEEP_STUDY": "slurm-test",
-            "SWEEP_CONFIG": str(tmp_path / "tiny.yaml"), "SWEEP_OUT": str(tmp_path / "out"),
+    return {**child_env(), "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+            "WANDB_DATA_DIR": str(tmp_path / "wandb-data"), "WANDB_API_KEY": WANDB_KEY, "TF_CPP_MIN_LOG_LEVEL": "3",
+            "MPLBACKEND": "Agg", "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+            "SWEEP_DB": sweep_db, "SWEEP_STUDY": "slurm-test", "SWEEP_CONFIG": str(tmp_path / "tiny.yaml"),
+            "SWEEP_OUT": str(tmp_path / "out"),
             "SLURM_SUBMIT_DIR": str(REPO), "SLURM_CPUS_PER_TASK": "1", "SLURM_ARRAY_JOB_ID": "4242",
             "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "1"}
 

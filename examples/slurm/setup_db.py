@@ -15,6 +15,8 @@ import sys
 
 from sqlalchemy.engine import make_url
 
+from common.cli import run_main
+from common.errors import UserError
 from sweep.storage import mask, scrub
 
 
@@ -34,11 +36,10 @@ def create_role_and_database(admin: str, target) -> None:
             print(f"created database {target.database}")
 
 
-def main() -> int:
+def setup() -> int:
     url, admin = os.environ.get("SWEEP_DB", ""), os.environ.get("SWEEP_DB_ADMIN", "")
     if not url.startswith("postgresql"):
-        print("error: set SWEEP_DB=postgresql://user:password@host:port/database", file=sys.stderr)
-        return 2
+        raise UserError("set SWEEP_DB=postgresql://user:password@host:port/database")
     try:
         target = make_url(url)
         if admin:
@@ -50,11 +51,10 @@ def main() -> int:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         for secret in filter(None, (url, admin)):
             message = scrub(message, secret)
-        print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
-        return 2
+        raise UserError(f"{type(error).__name__}: {message}") from None
     print(f"ready: {mask(url)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(setup))
