@@ -255,6 +255,9 @@ def validate(data: dict[str, Any], source: str) -> SweepConfig:
             parent = unknown[0][:-1]
             where = ".".join(map(str, parent)) or "the top level"
             message += f" (allowed at {where}: {', '.join(_model_at(parent).model_fields)})"
+            key = str(unknown[0][-1])
+            if not parent and key in TrialConfig.model_fields:  # `--set beta=4`: a trial key at the top level
+                message += f"; did you mean trial.{key} (every trial) or search.space.{key} (swept)?"
         raise UserError(message) from None
 
 

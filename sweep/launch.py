@@ -2,6 +2,7 @@
 
     python -m sweep.launch [CONFIG] [--study NAME] [--storage URL] [--workers N|auto] [--n-trials N]
                            [--wandb-mode offline|online|disabled] [--out DIR] [--set key=value ...] [--no-report]
+                           [--republish]
 
 Relaunching the same command resumes the study: finished trials are kept, the queue goes on.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -73,6 +75,9 @@ def parse_args(argv: Sequence[str] | None):
                         help="override a config key by dotted path, e.g. --set trial.epochs=5 "
                              "--set search.space.beta='[1, 4]'")
     parser.add_argument("--no-report", action="store_true", help="skip `python -m analysis.report` at the end")
+    parser.add_argument("--republish", action="store_true",
+                        help="a study that had already finished: log its report to W&B again (by default a "
+                             "relaunch rewrites the report folder only)")
     return parser.parse_args(argv)
 
 
@@ -102,10 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers = auto_workers(usable_cores(), available_memory())
         overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))
         config = load_config(config_path(args.config), overrides)
-        return sweep(config, report=not args.no_report, workers=workers)
+        return sweep(config, report=not args.no_report, workers=workers, republish=args.republish)
 
+    command = shlex.join(["python", "-m", "sweep.launch", *(sys.argv[1:] if argv is None else argv)])
     return run_main(body, on_interrupt="interrupted: finished trials are kept and the running ones re-queued; "
-                                       "run the same command again to resume")
+                                       f"to resume, run the same command again: {command}")
 
 
 def prepare_out(config: SweepConfig) -> Path:
@@ -145,9 +151,10 @@ def check_datasets(config: SweepConfig) -> None:
         check_dataset(dataset)
 
 
-def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
+def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish: bool = False) -> int:
     """Run this launcher's share of the study (with `workers` processes, or one per trial left if fewer), then the
-    results table and report."""
+    results table and report. The report of a study that had already finished goes to W&B again only if
+    `republish`."""
     quiet_logging()
     from sweep.objective import Objective
     from sweep.pool import run_sweep
@@ -171,7 +178,12 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
           + (f" (not {workers}: {left} trial{'s' if left != 1 else ''} left)" if started < workers else "")
           + f"; W&B {tracker.mode}" + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""),
           flush=True)
-    if done:
+    if done >= total:
+        again = report and not republish and tracker.mode != "disabled"
+        print(f"study {config.study!r} had already finished ({done} of {total} trials): nothing to run"
+              + ("; its report is rewritten, not logged to W&B again (--republish logs it)" if again else ""),
+              flush=True)
+    elif done:
         print(f"{done} of {total} trials already finished, resuming", flush=True)
     progress = SweepProgress(study, total)
     try:
@@ -185,7 +197,8 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1) -> int:
         print(hint)
     if tracker.fell_back:
         print(f"(W&B online failed: {tracker.fell_back})")
-    return run_report(url, config, root, tracker) if report else 0
+    publish = tracker if done < total or republish else None
+    return run_report(url, config, root, publish) if report else 0
 
 
 def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import math
 import sys
-from common.results import FAIL_REASON
 from typing import Any
 
 import optuna
 from tqdm import tqdm
 
+from common.results import FAIL_REASON, TrialResult
 from sweep.storage import counted
 
+HEADER_WIDTH = 8  # a header longer than its column's cells folds at this width
 STATE_NAMES = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "queued"}
 
 
@@ -82,7 +83,9 @@ def _fmt(value: Any) -> str:
 
 
 def results_table(study: optuna.Study, max_rows: int = 60) -> None:
-    """A rich table of the study's trials (best first among the complete ones) on stdout."""
+    """A rich table of the study's trials (best first among the complete ones) on stdout; no cell is ever cut
+    (a collapsed run's diversity of 1e-9 is evidence: its exponent must show)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -93,16 +96,28 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
                                             t.number))
     objective = objective_name(study)
     note = "; AE: none, not a density model" if objective != "sample_fd" else ""
-    table = Table(title=f"study {study.study_name}: {len(trials)} trials (value = test {objective}{note})")
-    for column in ("#", "state", *params, "value", "active", "diversity", "sharpness", "sample FD", "seconds"):
-        table.add_column(column, justify="left" if column in ("state", *params) else "right")
+    columns = ("#", "state", *params, "value", "active", "diversity", "sharpness", "sample FD", "seconds")
+    rows = []
     for t in ordered[:max_rows]:
-        attrs = t.user_attrs
-        table.add_row(str(t.number), STATE_NAMES.get(t.state.name, t.state.name), *(_fmt(t.params.get(k)) for k in params),
-                      _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(attrs.get("test/active_units")),
-                      _fmt(attrs.get("test/recon_diversity")), _fmt(attrs.get("test/sharpness")),
-                      _fmt(attrs.get("test/sample_fd")), _fmt(attrs.get("train_seconds")))
-    console = Console(width=max(120, Console().width))
+        result = TrialResult.from_stored(t.user_attrs)
+        rows.append([str(t.number), STATE_NAMES.get(t.state.name, t.state.name),
+                     *(_fmt(t.params.get(key)) for key in params),
+                     _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(result.active_units),
+                     _fmt(result.recon_diversity), _fmt(result.sharpness), _fmt(result.sample_fd),
+                     _fmt(result.train_seconds)])
+    table = Table(title=f"study {study.study_name}: {len(trials)} trials (value = test {objective}{note})",
+                  box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    width = max(120, Console().width)
+    cells = [max((len(row[index]) for row in rows), default=0) for index in range(len(columns))]
+    widths = [max(len(column), cell) for column, cell in zip(columns, cells)]
+    if sum(widths) + len(widths) - 1 > width:  # fold the long headers; a cell is never cut
+        widths = [max(min(len(column), HEADER_WIDTH), cell) for column, cell in zip(columns, cells)]
+    for column, column_width in zip(columns, widths):
+        table.add_column(column, justify="left" if column in ("state", *params) else "right", width=column_width,
+                         overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(width=max(width, sum(widths) + len(widths) - 1))  # wider than the terminal rather than cut
     console.print(table)
     if len(ordered) > max_rows:
         console.print(f"... {len(ordered) - max_rows} more trials (analysis.load.trials(storage, study))")

@@ -120,8 +120,11 @@ def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, RetryingSto
         different = [key for key in ("method", "search_space", "trial_defaults", "objective")
                      if key in existing and existing[key] != attrs[key]]
         if different:
+            folder = Path(config.out) / config.study
             raise UserError(f"study {config.study!r} in {mask(url)} exists with a different "
-                            f"{' and '.join(different)}; refusing to mix sweeps (choose another --study)")
+                            f"{' and '.join(different)}; refusing to mix sweeps: run this one as a new study "
+                            f"(--study NEW), or delete the old one (optuna delete-study --storage {mask(url)} "
+                            f"--study-name {config.study}; its artifacts are in {folder})")
     if not existing.get("ready"):  # we created it, or its creator died before finishing this
         with interrupts_deferred():  # Ctrl-C here would leave it unready: others would wait READY_TIMEOUT_S
             for key, value in attrs.items():

@@ -120,7 +120,8 @@ CASES = {
     "study_folder_is_a_file": (lambda tmp, out: ["--study", "sweeps.db"],  # <out>/<study>/ is the artifact folder
                                ["out:", "sweeps.db", "not a folder", "study 'sweeps.db'"]),
     "study_with_other_space": (lambda tmp, out: ["--set", "search.space.beta=[1.0, 4.0]"],
-                               ["study 'smoke'", "different search_space", "--study"]),
+                               ["study 'smoke'", "different search_space", "--study NEW",
+                                "optuna delete-study --storage sqlite:///", "--study-name smoke"]),
     "study_with_other_defaults": (lambda tmp, out: ["--set", "trial.latent_dim=4"],
                                   ["study 'smoke'", "different trial_defaults"]),
     "workers_zero": (lambda tmp, out: ["--workers", "0"], ["--workers", "at least 1"]),

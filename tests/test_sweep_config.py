@@ -118,3 +118,11 @@ def test_study_names_must_be_folder_safe(tmp_path, name):
     path = write(tmp_path, "search: {space: {beta: [1.0]}}\n")
     assert "study" in error_of(path, {"study": name}) and "folder" in error_of(path, {"study": name})
     assert load_config(path, {"study": "lab-run_1.2"}).study == "lab-run_1.2"
+
+
+def test_a_trial_key_given_at_the_top_level_suggests_where_it_belongs():
+    with pytest.raises(UserError, match=r"unknown key 'beta'.*did you mean trial\.beta .* or search\.space\.beta"):
+        load_config(None, parse_overrides(["beta=4"]))
+    with pytest.raises(UserError) as refused:
+        load_config(None, parse_overrides(["colour=red"]))
+    assert "did you mean" not in str(refused.value)

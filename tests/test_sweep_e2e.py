@@ -148,15 +148,19 @@ def test_smoke_report_says_the_mean_runs_collapsed_and_the_sum_runs_did_not(smok
     assert sorted(zip(frame["reduction"], frame["status"])) == [("mean", "collapsed")] * 2 + [("sum", "healthy")] * 2
 
 
-def test_relaunching_resumes_without_rerunning(smoke):
+def test_relaunching_a_finished_study_runs_nothing_and_logs_no_second_report_run(smoke):
     out, _ = smoke
     before = {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")}
     runs_before = len(wandb_runs(out))
-    again = launch(REPO / "configs" / "smoke.yaml", out, workers="2")
+    report = out / "smoke" / "report" / "summary.csv"
+    written = report.stat().st_mtime_ns
+    again = launch(REPO / "configs" / "smoke.yaml", out, workers="2", report=True)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert f"{len(before)} of {len(before)} trials already finished, resuming" in again.stdout
+    assert (f"study 'smoke' had already finished ({len(before)} of {len(before)} trials): nothing to run; its "
+            "report is rewritten, not logged to W&B again (--republish logs it)") in again.stdout
     assert "; 1 worker (not 2: 0 trials left);" in again.stdout  # no worker process started for nothing
     assert {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")} == before
+    assert report.stat().st_mtime_ns > written and "W&B: report run" not in again.stdout
     assert len(wandb_runs(out)) == runs_before
 
 

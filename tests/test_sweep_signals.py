@@ -88,7 +88,7 @@ def trials(out: Path) -> list[optuna.trial.FrozenTrial]:
 def assert_stopped_cleanly(result: subprocess.CompletedProcess, out: Path) -> list[optuna.trial.FrozenTrial]:
     assert result.returncode == 130, (result.returncode, result.stdout[-2000:], result.stderr[-3000:])
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert "interrupted" in result.stderr
+    assert "to resume, run the same command again: python -m sweep.launch " in result.stderr
     stopped = trials(out)
     assert not [t.number for t in stopped if t.state.name == "RUNNING"]
     retried = {t.user_attrs["retry_of"] for t in stopped if "retry_of" in t.user_attrs}

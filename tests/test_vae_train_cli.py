@@ -1,5 +1,7 @@
 """`python -m vae.train` end to end, as a user runs it: the seed's phenomenon and bad input."""
+import contextlib
 import csv
+import io
 import json
 
 import numpy as np
@@ -26,22 +28,27 @@ def trained(tmp_path_factory):
         if name == "sum":
             result = run_cli("-m", "vae.train", *args)
             assert result.returncode == 0, result.stderr[-3000:]
+            printed = result.stdout
         else:
-            assert main(args) == 0
-        runs[name] = (out, json.loads((out / "metrics.json").read_text()))
+            with contextlib.redirect_stdout(io.StringIO()) as stdout:
+                assert main(args) == 0
+            printed = stdout.getvalue()
+        runs[name] = (out, json.loads((out / "metrics.json").read_text()), printed.splitlines()[-1])
     return runs
 
 
 def test_mean_reduction_overregularizes_every_reconstruction_is_the_same(trained):
-    _, metrics = trained["mean"]
+    _, metrics, verdict = trained["mean"]
     assert metrics["effective_beta"] == 784.0
     assert metrics["active_units"] == 0
     assert metrics["recon_diversity"] < 0.05
     assert metrics["kl"] < 0.1
+    assert verdict.startswith("verdict: collapsed (active_units 0 <= 0; recon_diversity ") and "effective β 784)" in verdict
 
 
 def test_sum_reduction_trains_a_healthy_vae(trained):
-    _, metrics = trained["sum"]
+    _, metrics, verdict = trained["sum"]
+    assert verdict.startswith(f"verdict: healthy (active_units {metrics['active_units']} >= 4 (latent_dim 16")
     assert metrics["active_units"] >= 12  # of 16
     assert metrics["recon_diversity"] > 0.4
     assert 80 < metrics["nelbo"] < 160  # nats; a collapsed model sits above 200
@@ -52,15 +59,16 @@ def test_sum_reduction_trains_a_healthy_vae(trained):
 
 
 def test_ae_reconstructions_are_sharper_than_the_vae_ones(trained):
-    _, ae, = trained["ae"]
-    _, vae = trained["sum"]
+    _, ae, verdict = trained["ae"]
+    _, vae, _ = trained["sum"]
+    assert verdict.startswith("verdict: ae (autoencoder (no KL term): recon_diversity ")
     assert ae["sharpness"] > vae["sharpness"]
     assert ae["recon_nll"] < vae["recon_nll"]
     assert ae["kl"] is None and ae["active_units"] is None  # KL-based metrics are undefined for the AE
 
 
 def test_artifacts_are_written(trained):
-    out, metrics = trained["sum"]
+    out, metrics, _ = trained["sum"]
     assert {"train_seconds", "epochs_run", "examples_per_second"} <= metrics.keys()
     assert metrics["epochs_run"] == 10
     rows = list(csv.DictReader(open(out / "history.csv")))

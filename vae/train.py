@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 import numpy as np
 
 from common.cli import EXIT_OK, OneLineParser, run_main
-from common.collapse import effective_beta
+from common.collapse import effective_beta, verdict
 from common.results import TrialResult
 from vae import data, plots, quality
 from vae.config import DATASETS, TrialConfig, build_trial_config, parse_overrides
@@ -113,6 +113,13 @@ def describe_keys() -> str:
     return "\n".join(lines)
 
 
+def verdict_line(result: TrialResult, config: TrialConfig) -> str:
+    """The run's collapse verdict (`common.collapse.verdict`) with its evidence, as one line."""
+    status, evidence = verdict(result.active_units, result.recon_diversity, config.latent_dim, config.model)
+    weight = "" if config.model == "ae" else f"; effective β {result.effective_beta:g}"
+    return f"verdict: {status} ({evidence}{weight})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m vae.train", description=__doc__.splitlines()[0],
                                      formatter_class=RawDescriptionHelpFormatter,
@@ -132,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = {key: value for key, value in result.as_dict().items() if key != "kl_per_dim"}
         print(json.dumps(shown, indent=2))
         print(f"artifacts: {result.artifact_dir}")
+        print(verdict_line(result, config))
         return EXIT_OK
 
     return run_main(body)
