@@ -242,9 +242,6 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
     return fig
 
 
-kl_per_dim_matrix = kl_matrix
-
-
 def kl_per_dim_heatmap(frame: pd.DataFrame) -> Figure:
     """Per-dimension KL (nats), dims sorted by KL within each row: every VAE trial in a small study, else the
     median per arch × latent size × status (the selection is stated in the title)."""

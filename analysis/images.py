@@ -1,13 +1,11 @@
 """Reconstruction images from the trials' artifact folders, which runs to show side by side, and the figure.
 
 Each artifact folder holds `reconstructions.npz` (arrays `originals`, `reconstructions`, float (n, h, w, c) in
-[0, 1]) and `reconstructions.png` (originals row above reconstructions row). The npz is preferred; the png is
-split into its top and bottom halves when the npz is missing.
+[0, 1]), written by `vae.train`.
 """
 from __future__ import annotations
 
 import math
-from common.results import ARTIFACT_DIR
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.numbers import fmt
+from common.results import ARTIFACT_DIR
 
-NPZ, PNG = "reconstructions.npz", "reconstructions.png"
+NPZ = "reconstructions.npz"
 
 
 def _folder(artifact_dir: Any) -> Path | None:
@@ -29,7 +28,7 @@ def _folder(artifact_dir: Any) -> Path | None:
 
 def has_reconstructions(artifact_dir: Any) -> bool:
     folder = _folder(artifact_dir)
-    return folder is not None and ((folder / NPZ).is_file() or (folder / PNG).is_file())
+    return folder is not None and (folder / NPZ).is_file()
 
 
 def strip(images: np.ndarray, n_images: int) -> np.ndarray:
@@ -47,25 +46,17 @@ def strip(images: np.ndarray, n_images: int) -> np.ndarray:
 
 
 def load_reconstructions(artifact_dir: Any, n_images: int = 8) -> tuple[np.ndarray | None, np.ndarray] | None:
-    """(originals strip, reconstructions strip) for one trial, or None when the folder has neither file."""
+    """(originals strip, reconstructions strip) for one trial, or None when the folder has no readable npz."""
     folder = _folder(artifact_dir)
-    if folder is None:
+    if folder is None or not (folder / NPZ).is_file():
         return None
     try:
-        if (folder / NPZ).is_file():
-            with np.load(folder / NPZ) as arrays:
-                originals = arrays["originals"] if "originals" in arrays.files else None
-                return (strip(originals, n_images) if originals is not None else None,
-                        strip(arrays["reconstructions"], n_images))
-        if (folder / PNG).is_file():
-            from PIL import Image
-
-            picture = np.asarray(Image.open(folder / PNG).convert("L"), dtype=float) / 255.0
-            half = picture.shape[0] // 2
-            return picture[:half], picture[half:]
+        with np.load(folder / NPZ) as arrays:
+            originals = arrays["originals"] if "originals" in arrays.files else None
+            return (strip(originals, n_images) if originals is not None else None,
+                    strip(arrays["reconstructions"], n_images))
     except (OSError, KeyError, ValueError):
         return None
-    return None
 
 
 def _sorted(frame: pd.DataFrame, ascending: bool) -> list[dict]:

@@ -22,12 +22,6 @@ def config_columns(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys([name for name in KEY_ORDER if name in df] + swept))
 
 
-def has_seeds(df: pd.DataFrame) -> bool:
-    """True when at least one configuration finished with more than one seed."""
-    table = configurations(df)
-    return not table.empty and bool((table["runs"] > 1).any())
-
-
 def configurations(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration of the finished trials (see the module docstring)."""
     done = df[df["state"] == "COMPLETE"]

@@ -30,7 +30,6 @@ CONTAINERS = re.compile(r"^(ExecutorState|ExecuteAsyncOnStream|ThunkExecutor|Cpu
 class Profile:
     wall_ms: float
     by_category: dict[str, float] = field(default_factory=dict)
-    top_kernels: list[tuple[str, float]] = field(default_factory=list)
 
     @property
     def busy_ms(self) -> float:

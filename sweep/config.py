@@ -18,10 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vae.config import TrialConfig, deep_merge, format_validation_error
 from common.errors import UserError
 
-METHODS = ("grid", "tpe", "random")
-PRUNERS = ("none", "median", "hyperband")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

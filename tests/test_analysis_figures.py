@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from analysis_fixtures import make_study
 from matplotlib.figure import Figure
-from PIL import Image
 
 from analysis import figures
 from analysis.images import load_reconstructions, pick_runs
 from analysis.load import trials
+from analysis.tables import kl_matrix
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_figures_render_on_partial_data(df, subset):
 
 
 def test_heatmap_sorts_dims_within_each_trial(df):
-    matrix = figures.kl_per_dim_matrix(df)
+    matrix = kl_matrix(df)
     values = matrix.to_numpy()
     assert len(matrix) == 12
     assert np.all(np.diff(values, axis=1) <= 0)
@@ -58,10 +58,12 @@ def test_reconstruction_grid_puts_collapsed_next_to_healthy(df):
     assert len(statuses) <= 6
 
 
-def test_reconstructions_fall_back_to_png(tmp_path):
-    picture = np.zeros((20, 40), dtype=np.uint8)
-    picture[10:] = 255
-    Image.fromarray(picture).save(tmp_path / "reconstructions.png")
-    originals, recons = load_reconstructions(str(tmp_path))
-    assert originals.shape == (10, 40) and originals.max() == 0 and recons.min() == 1.0
+def test_reconstructions_come_from_the_npz_and_a_folder_without_one_has_none(tmp_path):
+    originals = np.zeros((3, 4, 5, 1))
+    np.savez_compressed(tmp_path / "reconstructions.npz", originals=originals, reconstructions=originals + 1.0)
+    top, bottom = load_reconstructions(str(tmp_path), n_images=2)
+    assert top.shape == bottom.shape == (4, 11) and top[:, :5].max() == 0 and bottom[:, :5].min() == 1.0
+    (tmp_path / "reconstructions.npz").unlink()
+    (tmp_path / "reconstructions.png").write_bytes(b"")  # the labelled picture alone is not read
+    assert load_reconstructions(str(tmp_path)) is None
     assert load_reconstructions(str(tmp_path / "missing")) is None

@@ -16,8 +16,6 @@ from common.errors import UserError
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 DATASETS = ("mnist5k", "digits", *KERAS_DATASETS)
-ARCHS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned")
 
 
 class TrialConfig(BaseModel):
