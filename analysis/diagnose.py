@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from common.collapse import Thresholds, verdict
-from common.results import FAIL_REASON
+from common.results import FAIL_REASON, stored_key
 
 STATE_STATUS = {"FAIL": "failed", "RUNNING": "running", "PRUNED": "pruned", "WAITING": "waiting"}
 
@@ -32,7 +32,7 @@ def diagnose_row(row: Mapping[str, Any], thresholds: Thresholds = Thresholds()) 
         reason = row.get(FAIL_REASON)
         reason = reason if isinstance(reason, str) and reason else ""
         return STATE_STATUS.get(state, state.lower()), f"trial {state}" + (f": {reason}" if reason else "")
-    return verdict(row.get("test/active_units"), row.get("test/recon_diversity"), _latent_dim(row),
+    return verdict(row.get(stored_key("active_units")), row.get(stored_key("recon_diversity")), _latent_dim(row),
                    str(row.get("model") or "vae"), thresholds)
 
 

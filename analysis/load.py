@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.frame import TrialRecord, build_frame
 from common.collapse import Thresholds
 from common.errors import UserError
-from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, RETRY_OF, WANDB_RUN_ID
+from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, RETRY_OF, WANDB_RUN_ID, stored_key
 from common.storage_url import mask, normalize, sqlite_path
 from common.wandb_adapter import WandbRun, read_run
 
@@ -123,7 +123,7 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
 def _require_metrics(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     """Refuse a study none of whose finished trials recorded a sweep metric (e.g. an unrelated Optuna study)."""
     done = frame[frame["state"] == "COMPLETE"]
-    metrics = ["test/recon_nll", "test/kl", "test/active_units", "test/recon_diversity"]
+    metrics = [stored_key(name) for name in ("recon_nll", "kl", "active_units", "recon_diversity")]
     if done[metrics].isna().all().all():
         raise UserError(f"{what}: none of its {len(done)} finished trials recorded the sweep's test metrics "
                         f"({', '.join(metrics)}); is it a vae-sweeps study?")

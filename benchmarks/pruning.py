@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.results import VAL_NELBO
 from vae.config import TrialConfig
 
 STARTUP_TRIALS = 4
@@ -56,7 +57,7 @@ def run_arm(pruner: str, trials: int, epochs: int, seed: int = 0) -> PruningArm:
 
         def on_epoch(epoch: int, row: dict) -> None:
             spent["epochs"] += 1
-            trial.report(row["val/nelbo"], epoch)
+            trial.report(row[VAL_NELBO], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"epoch {epoch}")
 

@@ -105,9 +105,11 @@ LIST_METRICS = ("kl_per_dim",)
 SCALAR_TEST_KEYS = tuple(stored_key(name) for name in TEST_METRICS if name not in LIST_METRICS)
 KL_PER_DIM_KEY = stored_key("kl_per_dim")
 
-# Per-epoch rows (W&B history, history.csv).
-EPOCH_KEYS = ("epoch", "train/loss", "train/recon", "train/kl", "val/nelbo", "val/recon_nll", "val/kl",
-              "val/active_units")
+# Per-epoch rows (W&B history, history.csv): the training pass's means, then the validation split's metrics.
+EPOCH = "epoch"
+TRAIN_LOSS, TRAIN_RECON, TRAIN_KL = "train/loss", "train/recon", "train/kl"
+VAL_NELBO, VAL_RECON_NLL, VAL_KL, VAL_ACTIVE_UNITS = "val/nelbo", "val/recon_nll", "val/kl", "val/active_units"
+EPOCH_KEYS = (EPOCH, TRAIN_LOSS, TRAIN_RECON, TRAIN_KL, VAL_NELBO, VAL_RECON_NLL, VAL_KL, VAL_ACTIVE_UNITS)
 
 # What the sweep stores around a result (Optuna user attrs; the W&B summary holds the last four as well).
 CONFIG = "config"  # the trial's whole TrialConfig

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import yaml
 
 from common.cli import OneLineParser, run_main
+from common.results import stored_key
 from sweep.cli import config_path
 from sweep.config import Range, SweepConfig, field_kind, load_config
 from vae.config import deep_merge, parse_overrides
@@ -48,7 +49,7 @@ def wandb_sweep(config: SweepConfig) -> dict[str, Any]:
         "project": config.wandb.project,
         "program": "sweep/trial.py",
         "method": WANDB_METHODS[config.search.method],
-        "metric": {"name": "test/nelbo", "goal": "minimize"},
+        "metric": {"name": stored_key(config.search.objective), "goal": "minimize"},
         "command": ["${env}", "${interpreter}", "-m", "sweep.trial", "--study", config.study,
                     "--project", config.wandb.project, "--out", config.out, "${args}"],
         "parameters": parameters,

@@ -12,7 +12,7 @@ from typing import Callable
 
 import optuna
 
-from common.results import ARTIFACT_DIR, CONFIG, FAIL_REASON, WANDB_RUN_ID, TrialResult
+from common.results import ARTIFACT_DIR, CONFIG, FAIL_REASON, VAL_NELBO, WANDB_RUN_ID, TrialResult
 from sweep.config import SweepConfig
 from sweep.failures import NonFiniteTrial, classify
 from sweep.retry import StorageAway, deferred
@@ -118,7 +118,7 @@ class Objective:
                 self.on_epoch(trial.number, epoch, config.epochs)
             if config.model == "ae" or self.objective == "sample_fd":
                 return  # no per-epoch value of the objective: never pruned, and not in the pruner's medians
-            value = row.get("val/nelbo")  # for iwae_nll too: its upper bound, cheap enough for every epoch
+            value = row.get(VAL_NELBO)  # for iwae_nll too: its upper bound, cheap enough for every epoch
             if value is None or not math.isfinite(value):
                 return
             pending.append((float(value), epoch))

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from common.results import ARTIFACT_DIR, EPOCH_KEYS, FAIL_REASON, KL_PER_DIM_KEY, TRIAL_STATE, TrialResult
+from common.results import (ARTIFACT_DIR, EPOCH, EPOCH_KEYS, FAIL_REASON, KL_PER_DIM_KEY, SCALAR_TEST_KEYS,
+                            TRIAL_STATE, VAL_NELBO, TrialResult)
 from common.wandb_adapter import settings
 
 MODES = ("online", "offline", "disabled")
@@ -117,9 +118,9 @@ class Tracker:
 
 def define_epoch_metrics(run: Any) -> None:
     """Per-epoch keys are charted against `epoch`; the summary keeps the lowest val/nelbo, not the last."""
-    run.define_metric("epoch")
+    run.define_metric(EPOCH)
     for key in EPOCH_KEYS[1:]:
-        run.define_metric(key, step_metric="epoch", summary="min" if key == "val/nelbo" else None)
+        run.define_metric(key, step_metric=EPOCH, summary="min" if key == VAL_NELBO else None)
 
 
 class TrialRun:
@@ -168,7 +169,7 @@ class TrialRun:
         files = [folder / name for name in FILES]
         if not all(path.is_file() for path in files):
             return  # save_model: false
-        metadata = {key: value for key, value in summary.items() if key.startswith("test/")}
+        metadata = {key: summary[key] for key in SCALAR_TEST_KEYS if key in summary}
         artifact = wandb.Artifact(f"model-{self.run.id}", type="model", metadata=metadata,
                                   description="vae.saving folder: load with vae.saving.load(folder)")
         for path in files:

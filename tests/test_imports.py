@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import pytest
 
 from conftest import REPO, run_cli
 
-PACKAGES = ("vae", "sweep", "analysis", "benchmarks")
+PACKAGES = ("common", "vae", "sweep", "analysis", "benchmarks")
 
 
 def project_modules() -> dict[str, str]:
@@ -130,9 +131,28 @@ def test_entry_point_help(entry):
     assert "Traceback" not in result.stderr
 
 
+LINT_IMPORTS = "from importlinter.cli import lint_imports_command; lint_imports_command()"
+
+
+def lint_imports(root) -> subprocess.CompletedProcess:
+    """`lint-imports` on the project at `root` (its packages imported from there, not from an installed copy)."""
+    return subprocess.run([sys.executable, "-c", LINT_IMPORTS], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+
+
 def test_layers_contract_holds():
     """pyproject's import-linter contracts: common < vae < sweep < analysis < benchmarks, imports inside
     functions included."""
-    result = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
-                             "lint_imports_command()"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = lint_imports(REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_layers_contract_fails_on_an_upward_import_inside_a_function(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    with open(tmp_path / "common" / "errors.py", "a") as module:
+        module.write("\n\ndef upward():\n    from analysis import report  # noqa: F401\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert "BROKEN" in result.stdout and "common.errors -> analysis.report" in result.stdout, result.stdout[-3000:]

@@ -11,6 +11,7 @@ import math
 import numpy as np
 from vae.tf_runtime import tf
 
+from common.results import VAL_ACTIVE_UNITS, VAL_KL, VAL_NELBO, VAL_RECON_NLL
 from vae import metrics
 from vae.model import VAE
 
@@ -39,14 +40,12 @@ class Evaluator:
     def quick(self, images: np.ndarray) -> dict[str, float]:
         """The per-epoch validation numbers."""
         out = self.passes(images)
-        row = {"val/recon_nll": float(out["recon_nll"].mean())}
-        if self.model.is_vae:
-            kl = metrics.kl_per_dim(out["mean"], out["logvar"]).sum(axis=1).mean()
-            row.update({"val/kl": float(kl), "val/nelbo": row["val/recon_nll"] + float(kl),
-                        "val/active_units": metrics.active_units(out["mean"])})
-        else:
-            row.update({"val/kl": math.nan, "val/nelbo": row["val/recon_nll"], "val/active_units": math.nan})
-        return row
+        recon = float(out["recon_nll"].mean())
+        if not self.model.is_vae:
+            return {VAL_RECON_NLL: recon, VAL_KL: math.nan, VAL_NELBO: recon, VAL_ACTIVE_UNITS: math.nan}
+        kl = float(metrics.kl_per_dim(out["mean"], out["logvar"]).sum(axis=1).mean())
+        return {VAL_RECON_NLL: recon, VAL_KL: kl, VAL_NELBO: recon + kl,
+                VAL_ACTIVE_UNITS: metrics.active_units(out["mean"])}
 
     def full(self, images: np.ndarray, iwae_samples: int, seed: int) -> tuple[dict, np.ndarray]:
         """All test metrics (KL-based ones None for the AE) and the reconstruction means."""

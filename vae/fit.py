@@ -26,6 +26,7 @@ from vae.config import TrialConfig
 from vae.data import Splits
 from vae.evaluate import Evaluator
 from common.errors import NonFiniteLoss
+from common.results import EPOCH, TRAIN_KL, TRAIN_LOSS, TRAIN_RECON
 from vae.model import VAE
 
 EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's history row)
@@ -144,12 +145,12 @@ def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, 
         if not all(math.isfinite(logs[name]) for name in ("loss", "recon", "kl")):
             raise NonFiniteLoss(f"non-finite training loss at epoch {epoch}: loss={logs['loss']}, "
                                 f"recon={logs['recon']}, kl={logs['kl']}")
-        row = {"epoch": epoch, "train/loss": logs["loss"], "train/recon": logs["recon"], "train/kl": logs["kl"]}
+        row = {EPOCH: epoch, TRAIN_LOSS: logs["loss"], TRAIN_RECON: logs["recon"], TRAIN_KL: logs["kl"]}
         row.update(trainer.evaluator.quick(splits.val))
         history.append(row)
         if verbose:
             print(f"epoch {epoch + 1}/{config.epochs}: " + ", ".join(f"{key} {value:.4g}" for key, value in
-                                                                    row.items() if key != "epoch"), flush=True)
+                                                                    row.items() if key != EPOCH), flush=True)
         if on_epoch is not None:
             on_epoch(epoch, row)
     train_seconds = time.perf_counter() - started
