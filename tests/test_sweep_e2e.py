@@ -13,10 +13,12 @@ import optuna
 import pytest
 import yaml
 
+from common.machine import usable_cores
+from common.results import TrialResult
 from common.wandb_adapter import read_run
 from conftest import REPO, run_cli, run_in_process
 from sweep.config import load_config
-from common.results import TrialResult
+from sweep.launch import auto_workers, available_memory
 
 TRIAL_ATTRS = set(TrialResult().stored()) | {
     "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
@@ -41,12 +43,12 @@ def launch(config: Path, out: Path, *extra: str, report: bool = False, workers: 
                    *([] if report else ["--no-report"]), "--workers", workers, *extra, env=env)
 
 
-def launch_in_process(config: Path, out: Path, capsys, monkeypatch):
+def launch_in_process(config: Path, out: Path, capsys, monkeypatch, *extra: str):
     from sweep.launch import main
 
     monkeypatch.setenv("WANDB_DIR", str(out / "wandb-root"))
     result = run_in_process(main, str(config), "--out", str(out), "--wandb-mode", "offline", "--no-report",
-                            "--workers", "1", capsys=capsys)
+                            "--workers", "1", *extra, capsys=capsys)
     wandb_teardown()
     return result
 
@@ -154,17 +156,18 @@ def test_relaunching_a_finished_study_runs_nothing_and_logs_no_second_report_run
     runs_before = len(wandb_runs(out))
     report = out / "smoke" / "report" / "summary.csv"
     written = report.stat().st_mtime_ns
-    again = launch(REPO / "configs" / "smoke.yaml", out, workers="2", report=True)
+    again = launch(REPO / "configs" / "smoke.yaml", out, workers="auto", report=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert (f"study 'smoke' had already finished ({len(before)} of {len(before)} trials): nothing to run; its "
             "report is rewritten, not logged to W&B again (--republish logs it)") in again.stdout
-    assert "; 1 worker (not 2: 0 trials left);" in again.stdout  # no worker process started for nothing
+    chosen = auto_workers(usable_cores(), available_memory())  # --workers auto, as a user launches by default
+    assert "; 1 worker" + (f" (not {chosen}: 0 trials left);" if chosen > 1 else ";") in again.stdout
     assert {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")} == before
     assert report.stat().st_mtime_ns > written and "W&B: report run" not in again.stdout
     assert len(wandb_runs(out)) == runs_before
 
 
-def test_tpe_with_median_pruning_prunes_a_trial(tmp_path, capsys, monkeypatch):
+def test_tpe_with_median_pruning_prunes_a_trial_and_more_trials_extend_the_study(tmp_path, capsys, monkeypatch):
     config = tmp_path / "tpe.yaml"
     config.write_text(textwrap.dedent("""\
         study: tpe
@@ -183,6 +186,9 @@ def test_tpe_with_median_pruning_prunes_a_trial(tmp_path, capsys, monkeypatch):
     assert len(states) == 6 and "PRUNED" in states and "COMPLETE" in states, states
     pruned = [run for run in wandb_runs(tmp_path) if run.summary.get("trial_state") == "PRUNED"]
     assert pruned and all(run.exit_code != 0 for run in pruned)
+    # relaunched with more trials, the study goes on where it stopped
+    assert launch_in_process(config, tmp_path, capsys, monkeypatch, "--n-trials", "8").returncode == 0
+    assert len(trials_of(tmp_path, "tpe")) == 8
 
 
 def test_export_lists_the_same_grid():

@@ -112,19 +112,6 @@ def test_nan_trial_fails_with_reason_and_the_sweep_goes_on(tmp_path, capsys):
     assert "non-finite" in capsys.readouterr().err
 
 
-def test_median_pruner_prunes_worse_trials(tmp_path):
-    config = make_config(tmp_path, method="random", n_trials=8, pruner="median", startup_trials=2, seed=1,
-                         space={"beta": {"low": 0.1, "high": 10.0, "log": True}})
-    assert launch.sweep(config, report=False) == 0
-    states = [t.state.name for t in load(config).get_trials()]
-    assert len(states) == 8 and "PRUNED" in states and "COMPLETE" in states
-    # more trials on relaunch with a higher n_trials: the study goes on where it stopped
-    more = make_config(tmp_path, method="random", n_trials=10, pruner="median", startup_trials=2, seed=1,
-                       space={"beta": {"low": 0.1, "high": 10.0, "log": True}})
-    launch.sweep(more, report=False)
-    assert len(load(config).get_trials()) == 10
-
-
 def test_a_study_with_another_search_space_is_refused(tmp_path):
     launch.sweep(make_config(tmp_path, space={"beta": [1.0]}), report=False)
     with pytest.raises(UserError, match="different search_space"):

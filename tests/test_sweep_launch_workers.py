@@ -57,13 +57,3 @@ def test_bad_workers_refused_in_one_line(tmp_path, value, needles):
     assert not (tmp_path / "out").exists()
 
 
-def test_launch_accepts_workers_auto_and_says_how_many(tmp_path):
-    config = tmp_path / "good.yaml"
-    config.write_text(GOOD)
-    result = run_cli("-m", "sweep.launch", str(config), "--out", str(tmp_path / "out"), "--no-report",
-                     "--workers", "auto", "--wandb-mode", "disabled", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    chosen = auto_workers(usable_cores(), available_memory())
-    # one grid point: one worker, whatever auto chose (each worker would start TensorFlow for nothing)
-    assert "; 1 worker" + (f" (not {chosen}: 1 trial left);" if chosen > 1 else ";") in result.stdout
-    assert (tmp_path / "out" / "s" / "trial-0" / "metrics.json").is_file()
