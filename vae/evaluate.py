@@ -1,7 +1,7 @@
 """Test/validation evaluation: compiled batched passes in TensorFlow, the metric formulas in numpy (vae.metrics).
 
 The passes are graph-compiled `tf.function`s without XLA: forward-only passes gained nothing from XLA for `mlp`
-and were 2-4x slower with it for `conv` (XLA:CPU convolutions; see BENCHMARKS.md). One `Evaluator` lives as long
+and were slower with it for `conv` (XLA:CPU convolutions). One `Evaluator` lives as long
 as its model (vae.fit caches both across trials of the same structure), so repeated calls do not re-trace.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from vae.model import VAE
 
 EVAL_BATCH = 500
 # The IWAE pass decodes k samples per image at once; its memory is a few times the decoder's largest activation
-# over all k × batch inputs. Images per call are chosen so that this activation stays under the budget: a conv
-# decoder at k = 100 over 200 images held ~2 GB of activations, which set the sweep's peak resident memory.
+# over all k × batch inputs. Images per call are chosen so that this activation stays under the budget: without
+# it, the conv decoder's IWAE pass set the sweep's peak resident memory.
 IWAE_ACTIVATION_BYTES = 64 * 2**20
 
 

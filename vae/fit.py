@@ -1,13 +1,13 @@
 """The training loop: one compiled call per epoch over the training images held in memory, one hook per epoch.
 
-Why it looks like this (measured on 2 CPU cores; numbers and profiles in BENCHMARKS.md):
+Why it looks like this (each choice measured against its alternatives: BENCHMARKS.md):
 - the training images are one resident tensor; each epoch draws a shuffled permutation and gathers the batches
-  inside the compiled epoch function: no tf.data threads competing for the two cores, no per-step Python;
+  inside the compiled epoch function: no tf.data threads competing for the cores, no per-step Python;
 - the step is XLA-compiled for `mlp` (fused elementwise work around the matmuls). For `conv` it runs on
-  TensorFlow's oneDNN kernels and only the optimizer update is XLA-compiled: XLA:CPU's convolutions were ~1.7x
-  slower than oneDNN's here. A whole epoch inside one XLA computation was ~18x slower (XLA:CPU while loop);
-- the reparameterization noise ε is drawn outside the XLA step (XLA:CPU's random-normal kernel took ~0.8 ms for
-  128×16 numbers, TensorFlow's ~8 µs: ~15 % of an mlp epoch);
+  TensorFlow's oneDNN kernels and only the optimizer update is XLA-compiled: XLA:CPU's convolutions are slower
+  than oneDNN's, and a whole epoch inside one XLA computation is slower still (XLA:CPU's while loop);
+- the reparameterization noise ε is drawn outside the XLA step (XLA:CPU's random-normal kernel is far slower
+  than TensorFlow's);
 - compiled setups are cached by model structure (`structure_key`): a later trial with the same shapes (a sweep
   over beta, learning rate, seed, ...) re-initialises the same variables exactly as a fresh build would and reuses
   the traced and compiled functions instead of tracing and compiling again.
@@ -36,9 +36,9 @@ XLA_STEP = {"mlp": True, "conv": False}  # per arch: whole step in XLA, else one
 VALUE_ONLY_KEYS = ("beta", "reduction", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
                    "iwae_samples", "dataset", "val_fraction", "test_fraction", "sample_metrics",
                    "save_model")
-# Enough for every structure of the default sweep (6): each new Trainer leaves ~40 MB of resident memory behind
-# even after it is dropped, so rebuilding evicted structures (the grid cycled through 8 of them per beta) grew a
-# one-process sweep past 2 GB; keeping them costs less (BENCHMARKS.md, memory).
+# Enough for every structure of the default sweep (6): a dropped Trainer leaves resident memory behind, so
+# rebuilding evicted structures (a grid cycles through them once per beta) grew a one-process sweep past its
+# memory bound; keeping them costs less.
 CACHE_SIZE = 12
 ORDER_SEED_OFFSET = 104_729  # the data-order random stream is seeded apart from the model's sampling stream
 

@@ -81,7 +81,7 @@ class VAE(keras.Model):
 
     def train_step(self, data):
         """`data`: a batch of images, or `(images, epsilon)` with the reparameterization noise already drawn.
-        vae.fit passes ε in because XLA:CPU's random-normal kernel was ~100x slower than TensorFlow's here."""
+        vae.fit passes ε in because XLA:CPU's random-normal kernel is far slower than TensorFlow's."""
         x, epsilon = data if isinstance(data, tuple) else (data, None)
         if self.config.binarize == "dynamic":
             x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, x.dtype)
