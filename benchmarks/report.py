@@ -43,13 +43,12 @@ class Report:
             "Every number is a median of repetitions, and every ratio was measured side by side in this one run",
             "(ours and the reference interleaved), so load from other processes affects both sides alike.",
             "",
-            "| metric | ours | reference / limit | ratio | target | machine | date | command |",
-            "|---|---|---|---|---|---|---|---|",
+            "| metric | ours | reference / limit | ratio | target | date | command |",
+            "|---|---|---|---|---|---|---|",
         ]
-        machine = self.machine.split(",")[0].replace("|", "/") + f" ({self.machine.split(',')[1].strip()})"
         for row in self.rows:
-            lines.append(f"| {row.metric} | {row.ours} | {row.reference} | {row.ratio} | {row.target} | {machine} "
-                         f"| {self.date} | `{row.command}` |")
+            lines.append(f"| {row.metric} | {row.ours} | {row.reference} | {row.ratio} | {row.target} | {self.date} "
+                         f"| `{row.command}` |")
         lines += ["", "## Details (generated)", ""] + self.details + [""]
         return "\n".join(lines)
 

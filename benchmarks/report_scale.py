@@ -157,19 +157,12 @@ def measure_all(quick: bool, log, progress=lambda runs: None) -> list[Run]:
 
 def markdown(runs: list[Run], machine: str, date: str, load: tuple[float, float, float] | None = None) -> str:
     lines = [START, "", "## Report at scale (generated)", "",
-             f"`python -m analysis.report` on synthetic studies (`analysis.synthetic`: continuous β, latent 2–64, "
-             f"mlp/conv, sum/mean, AE baselines, 5 seeds per configuration, ~3 % FAIL and ~5 % PRUNED). Wall time "
-             f"of the whole command (load, both notebooks executed, HTML) and its CPU time (user + system, report "
-             f"process and kernels: close to the wall time on an idle machine); peak RSS of the notebook kernels and "
-             f"of "
-             f"the report process; the larger HTML page. Machine: {machine}; {date}. One run per row (the machine "
-             f"is shared, so times are noisy). Limits: ≤ 60 s (500 trials) / ≤ 120 s (5,000), ≤ 2 GiB, "
-             f"HTML ≤ 10 MB." + (f" Load average (1/5/15 min) when written: {'/'.join(f'{v:.2f}' for v in load)}"
-                                  f" on {os.cpu_count()} cores." if load else ""),
-             "",
-             "Build time is Optuna's own `create_trial` + `add_trials` (no training); on SQLite and PostgreSQL every "
-             "trial is its own transaction with one statement per attribute, so 5,000 trials take minutes to write "
-             "while an Optuna journal file takes seconds. Reading them back is fast on every storage.", "",
+             f"`python -m analysis.report` on synthetic studies (`analysis.synthetic`), one run per row: wall and "
+             f"CPU time of the whole command, peak RSS of the notebook kernels and of the report process, the larger "
+             f"HTML page. Limits: ≤ 60 s (500 trials) / ≤ 120 s (5,000), ≤ 2 GiB, HTML ≤ 10 MB. Build: writing the "
+             f"trials with Optuna (no training). Machine: {machine}; {date}."
+             + (f" Load average (1/5/15 min) when written: {'/'.join(f'{v:.2f}' for v in load)}"
+                f" on {os.cpu_count()} cores." if load else ""), "",
              "| storage | trials | build (s) | report wall (s) | report CPU (s) | kernel peak RSS (MiB) | "
              "report process RSS (MiB) | HTML (MB) | within limits: by wall / by CPU time | exit |",
              "|---|---|---|---|---|---|---|---|---|---|"]
