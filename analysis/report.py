@@ -11,7 +11,8 @@ trial's sorted per-dimension KL), the full versions of the tables and heatmap th
 storage may also be an Optuna journal file (`JournalFileBackend`), given as its path. `--wandb` also logs the report
 as the study's W&B run of job_type `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline
 runs under $WANDB_DIR, else next to the trials' runs: the --wandb-dir, the SQLite db folder or DIR).
-Errors are one line on stderr and exit code 2. `main(argv) -> int` is what `sweep.launch` calls.
+Errors are one line on stderr and exit code 2. `sweep.launch` runs this command as a child process at the end of a
+sweep.
 """
 from __future__ import annotations
 
