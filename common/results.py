@@ -54,8 +54,9 @@ class TrialResult:
     epochs_run: int | None = _figure()
     examples_per_second: float | None = _figure()
     sample_metrics_seconds: float | None = _figure()
-    # text: why the sample metrics are missing (no labels, ...)
+    # text: why the sample metrics are missing (no labels, ...), why the image-only outputs are (vector data)
     sample_quality_skipped: str | None = _note()
+    image_outputs_skipped: str | None = _note()
     # not stored under a key: the per-epoch rows go to W&B and history.csv, the folder is ARTIFACT_DIR
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
     artifact_dir: Path | None = None

@@ -9,6 +9,7 @@ Relaunching the same command resumes the study: finished trials are kept, the qu
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any, Sequence
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, run_main
 from sweep.cli import config_path, quiet_logging
 from sweep.config import SweepConfig, load_config
-from vae.config import deep_merge, parse_overrides
+from vae.config import TrialConfig, deep_merge, parse_overrides
 from common.errors import UserError
 
 # Memory budgeted per worker process: the per-process bound the default sweep is held to (its workers' measured
@@ -141,14 +142,28 @@ def check_writable(config: SweepConfig) -> None:
         raise UserError(f"out: {path} is not writable")
 
 
-def check_datasets(config: SweepConfig) -> None:
-    """Every dataset the sweep will train on loads (a missing or corrupt npz is refused up front)."""
-    from vae.data import check_dataset
+DATA_KEYS = ("dataset", "arch", "likelihood", "gaussian_mean", "binarize")  # what decides which data a trial takes
 
-    values = {config.trial.dataset, *config.dimensions().get("dataset", []),
-              *(point["dataset"] for point in config.search.include if "dataset" in point)}
-    for dataset in sorted(values):
-        check_dataset(dataset)
+
+def data_settings(config: SweepConfig) -> list[TrialConfig]:
+    """Every combination of DATA_KEYS a trial of the sweep can have (the space's lists crossed, then each include
+    point), as trial configs."""
+    from sweep.config import check_include
+
+    defaults, dims = config.trial_defaults(), config.dimensions()
+    lists = [dims[key] if isinstance(dims.get(key), list) else [defaults[key]] for key in DATA_KEYS]
+    combos = set(itertools.product(*lists))
+    combos |= {tuple(point.get(key, defaults[key]) for key in DATA_KEYS) for point in check_include(config)}
+    return [config.trial.model_copy(update=dict(zip(DATA_KEYS, combo))) for combo in sorted(combos)]
+
+
+def check_datasets(config: SweepConfig) -> None:
+    """Every dataset the sweep will train on loads, and suits the likelihood and arch it is trained with (a missing
+    or corrupt npz, values outside [0, 1] for a Bernoulli, vectors for arch=conv are refused up front)."""
+    from vae.data import check_data
+
+    for trial in data_settings(config):
+        check_data(trial)
 
 
 def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish: bool = False) -> int:

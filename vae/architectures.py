@@ -1,4 +1,6 @@
-"""Encoder bodies and decoders: `mlp` and `conv`. The encoder body ends in features; the heads live in vae.model.
+"""Encoder bodies and decoders: `mlp`, `conv` and `linear`. The encoder body ends in features; the heads live in
+vae.model. `linear` has no hidden layer: the encoder's two heads are affine maps of the (flattened) input and the
+decoder is one affine map (probabilistic PCA as a VAE: docs/theory.md).
 
 The `conv` decoder upsamples by sub-pixel convolution (a stride-1 Conv2D to 4·C channels, then depth_to_space:
 each output pixel of a 2×2 block gets its own channels) instead of Conv2DTranspose, and its last layer runs at
@@ -7,6 +9,8 @@ On 2 CPU cores the transposed and the 1-channel full-resolution convolutions wer
 (BENCHMARKS.md has the profile); the keras-io layout is kept in benchmarks/reference.py as the reference.
 """
 from __future__ import annotations
+
+import math
 
 from vae.tf_runtime import keras
 from keras import layers, ops
@@ -28,11 +32,12 @@ class DepthToSpace(layers.Layer):
         return batch, double(height), double(width), channels // 4
 
 
-def build_encoder_body(config: TrialConfig, image_shape: tuple[int, int, int]) -> keras.Model:
+def build_encoder_body(config: TrialConfig, image_shape: tuple[int, ...]) -> keras.Model:
+    """Input (images (h, w, c) or vectors (d,)) -> features; `linear`: the flattened input itself."""
     inputs = keras.Input(image_shape)
-    if config.arch == "mlp":
+    if config.arch in ("mlp", "linear"):
         features = layers.Flatten()(inputs)
-        for width in config.hidden:
+        for width in config.hidden if config.arch == "mlp" else ():
             features = layers.Dense(width, activation="relu")(features)
     else:
         _check_conv_shape(config, image_shape)
@@ -44,16 +49,16 @@ def build_encoder_body(config: TrialConfig, image_shape: tuple[int, int, int]) -
     return keras.Model(inputs, features, name="encoder_body")
 
 
-def build_decoder(config: TrialConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """z -> per-pixel logits shaped like the image (the likelihood turns them into p(x | z))."""
-    height, width, channels = image_shape
+def build_decoder(config: TrialConfig, image_shape: tuple[int, ...]) -> keras.Model:
+    """z -> per-value outputs shaped like the data (the likelihood turns them into p(x | z))."""
     latent = keras.Input((config.latent_dim,))
-    if config.arch == "mlp":
+    if config.arch in ("mlp", "linear"):
         hidden = latent
-        for units in reversed(config.hidden):
+        for units in reversed(config.hidden) if config.arch == "mlp" else ():
             hidden = layers.Dense(units, activation="relu")(hidden)
-        logits = layers.Reshape(image_shape)(layers.Dense(height * width * channels)(hidden))
+        logits = layers.Reshape(image_shape)(layers.Dense(math.prod(image_shape))(hidden))
     else:
+        height, width, channels = image_shape
         stride_total = 2 ** len(config.filters)
         base = (height // stride_total, width // stride_total, config.filters[-1])
         hidden = layers.Dense(config.hidden[-1], activation="relu")(latent)
@@ -65,7 +70,7 @@ def build_decoder(config: TrialConfig, image_shape: tuple[int, int, int]) -> ker
     return keras.Model(latent, logits, name="decoder")
 
 
-def _check_conv_shape(config: TrialConfig, image_shape: tuple[int, int, int]) -> None:
+def _check_conv_shape(config: TrialConfig, image_shape: tuple[int, ...]) -> None:
     stride_total = 2 ** len(config.filters)
     if image_shape[0] % stride_total or image_shape[1] % stride_total:
         raise UserError(f"arch=conv with {len(config.filters)} stride-2 layers needs image height and width "

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from common.errors import UserError
 
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
-DATASETS = ("mnist5k", "digits", *KERAS_DATASETS)
+GAUSSIAN_DATASETS = ("gaussian16",)  # built-in real-valued vectors with a known spectrum (vae.gaussian_data)
+DATASETS = ("mnist5k", "digits", *GAUSSIAN_DATASETS, *KERAS_DATASETS)
 
 
 class TrialConfig(BaseModel):
@@ -30,12 +31,13 @@ class TrialConfig(BaseModel):
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     # model
     model: Literal["vae", "ae"] = "vae"
-    arch: Literal["mlp", "conv"] = "mlp"
+    arch: Literal["mlp", "conv", "linear"] = "mlp"
     hidden: list[int] = Field(default_factory=lambda: [512, 256])
     filters: list[int] = Field(default_factory=lambda: [32, 64])
     latent_dim: int = Field(16, ge=1)
     likelihood: Literal["bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned"] = "bernoulli"
     gaussian_sigma: float = Field(1.0, gt=0)
+    gaussian_mean: Literal["sigmoid", "identity"] = "sigmoid"  # the Gaussian's mean: sigmoid(decoder output) or it
     variance_param: Literal["logvar", "softplus_std"] = "logvar"
     # objective
     reduction: Literal["sum", "mean"] = "sum"

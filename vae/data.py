@@ -1,5 +1,10 @@
-"""Datasets as float32 images in [0, 1], shaped (n, h, w, c), split deterministically by seed; integer class
-labels where the dataset has them (mnist5k, digits, the Keras datasets, an npz with an array `y`).
+"""Datasets as float32 arrays split deterministically by seed: images (n, h, w, c) in [0, 1], or real-valued
+vectors (n, d) (`gaussian16`, an npz); integer class labels where the dataset has them (mnist5k, digits, the Keras
+datasets, an npz with an array `y`).
+
+Values: the embedded and Keras images are scaled to [0, 1]; an npz's uint8 `x` is scaled by 1/255 and any other
+`x` (floats, other integers) is used exactly as stored. A likelihood that lives on [0, 1] (Bernoulli, continuous
+Bernoulli, a Gaussian with a sigmoid mean) is refused on values outside it (`check_values`).
 
 Loading is numpy-only (no TensorFlow import, except through keras.datasets for the Keras datasets); `vae.fit`
 trains from one resident tensor, measured faster than a tf.data pipeline on 2 cores (BENCHMARKS.md).
@@ -13,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import KERAS_DATASETS, TrialConfig
+from vae import gaussian_data
+from vae.config import GAUSSIAN_DATASETS, KERAS_DATASETS, TrialConfig
 from common.errors import UserError
 
 
@@ -27,8 +33,13 @@ class Splits:
     test_labels: np.ndarray | None = None
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
+    def image_shape(self) -> tuple[int, ...]:
+        """(h, w, c) for images, (d,) for vectors."""
         return tuple(self.train.shape[1:])
+
+    @property
+    def vectors(self) -> bool:
+        return len(self.image_shape) == 1
 
     @property
     def num_pixels(self) -> int:
@@ -36,7 +47,8 @@ class Splits:
 
 
 def load_images(dataset: str) -> np.ndarray:
-    """All images of `dataset` as float32 (n, h, w, c) scaled to [0, 1] (a fresh copy: callers may modify it)."""
+    """All examples of `dataset` as float32 (n, h, w, c) or (n, d), values as the module docstring says (a fresh
+    copy: callers may modify it)."""
     return load_dataset(dataset)[0]
 
 
@@ -44,7 +56,7 @@ def load_dataset(dataset: str) -> tuple[np.ndarray, np.ndarray | None]:
     """(images as in `load_images`, int64 labels or None if the dataset has none)."""
     if dataset in SMALL_BUILTIN:
         images, labels = _load_small_builtin(dataset)
-        return images.copy(), labels.copy()
+        return images.copy(), None if labels is None else labels.copy()
     if dataset in KERAS_DATASETS:
         return _load_keras_dataset(dataset)
     if dataset.startswith("npz:"):
@@ -52,7 +64,8 @@ def load_dataset(dataset: str) -> tuple[np.ndarray, np.ndarray | None]:
     raise UserError(f"unknown dataset {dataset!r}")
 
 
-SMALL_BUILTIN = ("mnist5k", "digits")
+SMALL_BUILTIN = ("mnist5k", "digits", *GAUSSIAN_DATASETS)
+IN_UNIT_INTERVAL = ("mnist5k", "digits", *KERAS_DATASETS)  # scaled images: always within [0, 1]
 
 
 def check_dataset(dataset: str) -> None:
@@ -60,6 +73,41 @@ def check_dataset(dataset: str) -> None:
     cached offline), so a sweep refuses bad data before it stores anything. The embedded ones always load."""
     if dataset not in SMALL_BUILTIN:
         load_images(dataset)
+
+
+def check_data(config: TrialConfig) -> None:
+    """`check_dataset`, and the refusals of `check_values` for this trial's likelihood and arch."""
+    check_dataset(config.dataset)
+    if config.dataset not in IN_UNIT_INTERVAL and (unit_interval_need(config) or config.arch == "conv"):
+        check_values(load_images(config.dataset), config)
+
+
+def unit_interval_need(config: TrialConfig) -> str | None:
+    """What in `config` needs data in [0, 1] (None: nothing does)."""
+    if config.likelihood in ("bernoulli", "continuous_bernoulli"):
+        return f"likelihood={config.likelihood} (a distribution over [0, 1])"
+    if config.gaussian_mean == "sigmoid":
+        return f"likelihood={config.likelihood} with gaussian_mean=sigmoid (means in (0, 1))"
+    if config.binarize != "none":
+        return f"binarize={config.binarize} (values are probabilities)"
+    return None
+
+
+def check_values(values: np.ndarray, config: TrialConfig) -> None:
+    """Refuse data that `config` cannot model: values outside [0, 1] for a likelihood on [0, 1], vectors for
+    arch=conv."""
+    where = f"dataset {config.dataset}"
+    if config.arch == "conv" and values.ndim != 4:
+        raise UserError(f"{where} holds vectors of {values.shape[1]} values, not images: arch=conv needs images; "
+                        f"use arch=mlp or arch=linear")
+    need = unit_interval_need(config)
+    if need is None or config.dataset in IN_UNIT_INTERVAL:
+        return
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if low < 0.0 or high > 1.0:
+        raise UserError(f"{where}: values range over [{low:.3g}, {high:.3g}], outside the [0, 1] that {need} "
+                        f"needs; for real-valued data use likelihood=gaussian, gaussian_mean=identity and "
+                        f"binarize=none, or store the data in [0, 1] (uint8 images are scaled by 1/255)")
 
 
 @functools.lru_cache(maxsize=len(SMALL_BUILTIN))
@@ -79,15 +127,15 @@ def _load_small_builtin(dataset: str) -> tuple[np.ndarray, np.ndarray]:
 
         digits = load_digits()
         return _to_unit_nhwc(digits.images, max_value=16.0), digits.target.astype(np.int64)
+    if dataset in GAUSSIAN_DATASETS:
+        return gaussian_data.load(dataset), None
     raise ValueError(dataset)
 
 
-def _to_unit_nhwc(images: np.ndarray, max_value: float | None = None) -> np.ndarray:
+def _to_unit_nhwc(images: np.ndarray, max_value: float) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[..., None]
-    if max_value is None:
-        max_value = 255.0 if images.max(initial=0.0) > 1.0 else 1.0
     return np.clip(images / max_value, 0.0, 1.0)
 
 
@@ -120,9 +168,10 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"dataset npz:{path}: not a readable .npz file ({type(error).__name__})") from None
-    if images.ndim not in (3, 4) or images.shape[0] < 10 or not np.issubdtype(images.dtype, np.number):
-        raise UserError(f"dataset npz:{path}: 'x' must be numeric images (n, h, w[, c]) with n >= 10, "
-                        f"got shape {images.shape} dtype {images.dtype}")
+    if images.ndim not in (2, 3, 4) or images.shape[0] < 10 or not (
+            np.issubdtype(images.dtype, np.number) or images.dtype == bool):
+        raise UserError(f"dataset npz:{path}: 'x' must be numeric images (n, h, w[, c]) or vectors (n, d) with "
+                        f"n >= 10, got shape {images.shape} dtype {images.dtype}")
     if labels is not None:
         labels = np.ravel(labels)
         whole = np.issubdtype(labels.dtype, np.number) and np.all(np.mod(labels, 1) == 0)
@@ -130,7 +179,15 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             raise UserError(f"dataset npz:{path}: 'y' must hold one class label (0, 1, ...) per image, got shape "
                             f"{labels.shape} dtype {labels.dtype} for {len(images)} images")
         labels = labels.astype(np.int64)
-    return _to_unit_nhwc(images), labels
+    return _npz_values(images, path), labels
+
+
+def _npz_values(x: np.ndarray, path: Path) -> np.ndarray:
+    """uint8: images 0…255 scaled by 1/255; anything else as stored (float32), never rescaled or clipped."""
+    values = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise UserError(f"dataset npz:{path}: 'x' holds NaN or infinite values (as float32); remove or replace them")
+    return values[..., None] if values.ndim == 3 else values
 
 
 def split(images: np.ndarray, config: TrialConfig, labels: np.ndarray | None = None) -> Splits:
@@ -162,4 +219,5 @@ def _sample_binary(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def load_splits(config: TrialConfig) -> Splits:
     images, labels = load_dataset(config.dataset)
+    check_values(images, config)
     return split(images, config, labels)

@@ -53,7 +53,7 @@ class Evaluator:
         result = {
             "recon_nll": float(out["recon_nll"].mean()),
             "recon_diversity": metrics.recon_diversity(out["recon_image"], images),
-            "sharpness": metrics.sharpness(out["recon_image"], images),
+            "sharpness": metrics.sharpness(out["recon_image"], images) if images.ndim == 4 else None,  # images only
         }
         if self.model.is_vae:
             kl_dims = metrics.kl_per_dim(out["mean"], out["logvar"])

@@ -31,7 +31,7 @@ from vae.model import VAE
 
 EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's history row)
 
-XLA_STEP = {"mlp": True, "conv": False}  # per arch: whole step in XLA, else oneDNN kernels + XLA optimizer update
+XLA_STEP = {"mlp": True, "linear": True, "conv": False}  # per arch: whole step in XLA, else oneDNN kernels + XLA optimizer update
 # Keys whose values live in variables or outside the compiled functions: changing them needs no new trace.
 VALUE_ONLY_KEYS = ("beta", "reduction", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
                    "iwae_samples", "dataset", "val_fraction", "test_fraction", "sample_metrics",
@@ -53,7 +53,7 @@ class Fitted:
     epoch_seconds: list[float]  # each epoch's training pass alone (no validation)
 
 
-def structure_key(config: TrialConfig, image_shape: tuple[int, int, int], num_train: int) -> tuple:
+def structure_key(config: TrialConfig, image_shape: tuple[int, ...], num_train: int) -> tuple:
     """Everything the traced graphs depend on; any config key not known to be value-only counts."""
     flat = {key: value for key, value in config.flat().items() if key not in VALUE_ONLY_KEYS}
     flat["binarize"] = flat["binarize"] == "dynamic"  # static binarization only changes the data
@@ -61,7 +61,7 @@ def structure_key(config: TrialConfig, image_shape: tuple[int, int, int], num_tr
     return frozen, tuple(image_shape), num_train
 
 
-def build_model(config: TrialConfig, image_shape: tuple[int, int, int]) -> VAE:
+def build_model(config: TrialConfig, image_shape: tuple[int, ...]) -> VAE:
     """A fresh, fully built, compiled model: the same random initial values for the same seed, every time."""
     keras.utils.set_random_seed(config.seed)
     model = VAE(config, image_shape)
@@ -75,7 +75,7 @@ def build_model(config: TrialConfig, image_shape: tuple[int, int, int]) -> VAE:
 class Trainer:
     """A model with its compiled epoch and evaluation functions; `reset` readies it for another trial."""
 
-    def __init__(self, config: TrialConfig, image_shape: tuple[int, int, int], num_train: int):
+    def __init__(self, config: TrialConfig, image_shape: tuple[int, ...], num_train: int):
         self.model = build_model(config, image_shape)
         self.batch_size = min(config.batch_size, num_train)
         self.steps = max(1, num_train // config.batch_size)
@@ -118,7 +118,7 @@ class Trainer:
 _trainers: collections.OrderedDict[tuple, Trainer] = collections.OrderedDict()
 
 
-def trainer_for(config: TrialConfig, image_shape: tuple[int, int, int], num_train: int) -> Trainer:
+def trainer_for(config: TrialConfig, image_shape: tuple[int, ...], num_train: int) -> Trainer:
     """The cached trainer of this structure, reset for `config`, or a new one (least recently used ones dropped)."""
     key = structure_key(config, image_shape, num_train)
     trainer = _trainers.pop(key, None)

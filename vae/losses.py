@@ -61,23 +61,27 @@ def continuous_bernoulli_mean(logits: tf.Tensor) -> tf.Tensor:
     return tf.where(small, 0.5 + logits / 12.0, exact)
 
 
-def nll_per_pixel(x: tf.Tensor, logits: tf.Tensor, likelihood: str, log_sigma: tf.Tensor | float = 0.0) -> tf.Tensor:
-    """−log p(x | z) per pixel, in nats. The decoder outputs `logits`; Gaussians use mean = sigmoid(logits)."""
+def nll_per_pixel(x: tf.Tensor, logits: tf.Tensor, likelihood: str, log_sigma: tf.Tensor | float = 0.0,
+                  gaussian_mean: str = "sigmoid") -> tf.Tensor:
+    """−log p(x | z) per value, in nats. The decoder outputs `logits`; a Gaussian's mean is sigmoid(logits)
+    (`gaussian_mean="sigmoid"`, values in (0, 1)) or the output itself (`"identity"`, real-valued data)."""
     if likelihood == "bernoulli":
         return tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
     if likelihood == "continuous_bernoulli":
         return (tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
                 - continuous_bernoulli_log_norm(logits))
     if likelihood in ("gaussian", "gaussian_learned"):
-        mean = tf.sigmoid(logits)
+        mean = reconstruction_mean(logits, likelihood, gaussian_mean)
         return 0.5 * LOG_2PI + log_sigma + 0.5 * tf.square((x - mean) * tf.exp(-log_sigma))
     raise ValueError(f"unknown likelihood {likelihood!r}")
 
 
-def reconstruction_mean(logits: tf.Tensor, likelihood: str) -> tf.Tensor:
-    """The mean image of p(x | z)."""
+def reconstruction_mean(logits: tf.Tensor, likelihood: str, gaussian_mean: str = "sigmoid") -> tf.Tensor:
+    """The mean of p(x | z)."""
     if likelihood == "continuous_bernoulli":
         return continuous_bernoulli_mean(logits)
+    if likelihood in ("gaussian", "gaussian_learned") and gaussian_mean == "identity":
+        return logits
     return tf.sigmoid(logits)
 
 

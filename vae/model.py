@@ -11,7 +11,7 @@ from vae.config import TrialConfig
 
 
 class VAE(keras.Model):
-    def __init__(self, config: TrialConfig, image_shape: tuple[int, int, int], **kwargs):
+    def __init__(self, config: TrialConfig, image_shape: tuple[int, ...], **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.image_shape = tuple(image_shape)
@@ -53,7 +53,11 @@ class VAE(keras.Model):
 
     def recon_nll(self, x: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         """Per-pixel −log p(x | z)."""
-        return losses.nll_per_pixel(x, logits, self.config.likelihood, self.log_sigma)
+        return losses.nll_per_pixel(x, logits, self.config.likelihood, self.log_sigma, self.config.gaussian_mean)
+
+    def output_mean(self, logits: tf.Tensor) -> tf.Tensor:
+        """The mean of p(x | z) from the decoder's output."""
+        return losses.reconstruction_mean(logits, self.config.likelihood, self.config.gaussian_mean)
 
     def objective(self, x: tf.Tensor, epsilon: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """loss = mean_batch[reduce_pixels(NLL, reduction)] + kl_weight · Σ_dims KL (free bits optional), where
@@ -95,14 +99,14 @@ class VAE(keras.Model):
 
     def call(self, x, training=False):
         mean, _ = self.encode(x)
-        return losses.reconstruction_mean(self.decoder(mean), self.config.likelihood)
+        return self.output_mean(self.decoder(mean))
 
     def evaluate_batch(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
         """Per-example quantities for the metrics: one-sample recon NLL (summed), μ, log σ², recon mean at z = μ."""
         mean, logvar = self.encode(x)
         logits = self.decoder(self.sample_code(mean, logvar))
         recon_nll = losses.reduce_pixels(self.recon_nll(x, logits), "sum")
-        recon_image = losses.reconstruction_mean(self.decoder(mean), self.config.likelihood)
+        recon_image = self.output_mean(self.decoder(mean))
         return {"recon_nll": recon_nll, "mean": mean, "logvar": logvar, "recon_image": recon_image}
 
     def iwae_log_weights(self, x: tf.Tensor, num_samples: int) -> tf.Tensor:
@@ -121,4 +125,4 @@ class VAE(keras.Model):
 
     def decode_prior(self, num_samples: int) -> tf.Tensor:
         z = keras.random.normal((num_samples, self.config.latent_dim), seed=self.seed_generator)
-        return losses.reconstruction_mean(self.decoder(z), self.config.likelihood)
+        return self.output_mean(self.decoder(z))

@@ -174,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vae.saving import load, read_saved
 
         folder = Path(args.trial_dir) if args.trial_dir else trial_folder(args.storage, args.study, args.trial)
-        read_saved(folder)  # refuse a non-trial folder before TensorFlow starts
+        _, meta = read_saved(folder)  # refuse a non-trial folder before TensorFlow starts
+        if len(meta["image_shape"]) == 1:
+            raise UserError(f"{folder}: this model was trained on vectors of {meta['image_shape'][0]} values, not "
+                            f"images: there are no pictures to draw (its samples.npz and reconstructions.npz hold "
+                            f"the arrays)")
         out = Path(args.out) if args.out else folder / "sampled"
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out}: is a file, not a folder")

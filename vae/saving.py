@@ -60,7 +60,7 @@ def read_saved(folder: Path) -> tuple[TrialConfig, dict[str, Any]]:
         raise UserError(format_validation_error(error, f"{folder / 'config.json'}")) from None
     except TypeError:
         raise UserError(f"{folder / 'config.json'}: expected a JSON object of TrialConfig keys") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or len(meta.get("image_shape") or []) != 3:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or len(meta.get("image_shape") or []) not in (1, 3):
         raise UserError(f"{folder / 'model.json'}: not a model description of format {FORMAT}")
     return config, meta
 
@@ -88,9 +88,7 @@ def load(folder: str | Path) -> tuple[Any, TrialConfig]:
 
 def decode_means(model: Any, codes: np.ndarray, batch: int = 500) -> np.ndarray:
     """The decoder's mean image for each latent code (numpy in, numpy out)."""
-    from vae import losses
-
-    parts = [losses.reconstruction_mean(model.decoder(codes[start:start + batch]), model.config.likelihood).numpy()
+    parts = [model.output_mean(model.decoder(codes[start:start + batch])).numpy()
              for start in range(0, len(codes), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, *model.image_shape), np.float32)
 

@@ -49,6 +49,7 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         epochs_run=len(fitted.history),
         examples_per_second=fitted.examples_seen / fitted.train_seconds,
         **sample_quality(config, fitted.model, splits),
+        image_outputs_skipped=VECTORS_SKIP if splits.vectors else None,
         history=fitted.history,
     )
     if out_dir is not None:
@@ -56,10 +57,16 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
     return result
 
 
+VECTORS_SKIP = ("the data are vectors (n, d), not images: no sharpness, no PNG figures, no sample classifier "
+                "(the reconstructions and samples are still saved as .npz)")
+
+
 def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str, Any]:
     """vae.quality's sample metrics (all None, with the reason, when they cannot or should not be computed)."""
     if not config.sample_metrics:
         return {quality.SKIP_KEY: "sample_metrics=false in the trial config"}
+    if splits.vectors:
+        return {quality.SKIP_KEY: VECTORS_SKIP}
     from vae.saving import decode_means
 
     started = time.perf_counter()
@@ -83,11 +90,12 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
         writer = csv.DictWriter(handle, fieldnames=list(result.history[0]) if result.history else ["epoch"])
         writer.writeheader()
         writer.writerows(result.history)
-    plots.reconstructions(out_dir / "reconstructions.png", originals, recons, config)
-    plots.samples(out_dir / "samples.png", samples, config)
-    write_traversal(out_dir / "traversals.png", model, config, originals)
-    if config.latent_dim == 2:
-        write_manifold(out_dir / "manifold.png", model, config)
+    if not splits.vectors:
+        plots.reconstructions(out_dir / "reconstructions.png", originals, recons, config)
+        plots.samples(out_dir / "samples.png", samples, config)
+        write_traversal(out_dir / "traversals.png", model, config, originals)
+        if config.latent_dim == 2:
+            write_manifold(out_dir / "manifold.png", model, config)
     np.savez_compressed(out_dir / "reconstructions.npz", originals=originals[:64].astype(np.float32),
                         reconstructions=recons[:64].astype(np.float32))
     np.savez_compressed(out_dir / "samples.npz", samples=samples.astype(np.float32))
