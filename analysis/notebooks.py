@@ -72,6 +72,16 @@ TRIAL_TABLE = "display(HTML(tables.trials_html(df)))"
 CONFIG_TABLE = """configs = tables.configurations_table(df)
 configs.to_csv("configurations.csv", index=False)
 display(HTML(tables.configurations_html(configs)))"""
+STAIRCASE = """from analysis import theory_check, theory_figures, theory_narrative
+
+display(Markdown(theory_narrative.staircase_findings(df)))
+show(theory_figures.staircase_figure(df))"""
+THEORY = """display(Markdown(theory_narrative.theory_findings(df)))
+if theory_check.applies(df):
+    show(theory_figures.kl_against_theory(df))
+    display(Markdown(theory_narrative.thresholds_table(df)))
+    show(theory_figures.rate_distortion_against_theory(df))
+display(Markdown(theory_narrative.equal_beta_findings(df)))"""
 KL_TABLE = """tables.kl_matrix(df).to_csv("kl_per_dim.csv")
 selection, caption = tables.kl_selection(df)
 display(Markdown(f"Rows: {caption}."))
@@ -123,6 +133,10 @@ def kl_per_dim(source: Source, redacted_storage: str | None = None) -> nbformat.
         _code("show(figures.active_units_vs_latent_dim(df))"),
         _md("## Active units and KL against effective β"),
         _code("show(figures.units_and_kl_vs_beta(df, x=\"effective_beta\"))"),
+        _md("## The staircase: at which effective β does each latent unit switch off?"),
+        _code(STAIRCASE),
+        _md("## Measured against the exact answer (linear VAE, Gaussian likelihood)"),
+        _code(THEORY),
         _md("## Sorted per-dimension KL (nats) per trial"),
         _code(KL_TABLE),
     ])

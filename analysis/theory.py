@@ -72,6 +72,22 @@ def recon_nll(eigenvalues: np.ndarray, latent_dim: int, beta: float, sigma: floa
     return distortion(eigenvalues, latent_dim, beta, sigma) / (2 * sigma**2) + d / 2 * math.log(2 * math.pi * sigma**2)
 
 
+def kl_per_dim_sd(eigenvalues: np.ndarray, latent_dim: int, beta: float, sigma: float, count: int) -> np.ndarray:
+    """How far a unit's KL measured on `count` fresh examples strays from `kl_per_dim` by sampling alone (SD,
+    nats): ½·(1 − βσ²/λᵢ)·√(2/count) for an active unit (its E_x[μᵢ²] is a variance estimated from `count`
+    normal values), 0 for an inactive one."""
+    return 0.5 * activity(eigenvalues, latent_dim, beta, sigma) * math.sqrt(2.0 / count)
+
+
+def recon_nll_sd(eigenvalues: np.ndarray, latent_dim: int, beta: float, sigma: float, count: int) -> float:
+    """The SD of the recon NLL averaged over `count` fresh examples with one z ~ q(z|x) each: each principal
+    direction's residual is normal with variance rᵢ = min(λᵢ, βσ²) (i ≤ k) or λᵢ (i > k), so the summed squared
+    residual has variance Σ 2rᵢ²; divided by 2σ² and √count."""
+    lam = np.sort(np.asarray(eigenvalues, np.float64))[::-1]
+    residual = np.concatenate([np.minimum(lam[:latent_dim], noise(beta, sigma)), lam[latent_dim:]])
+    return float(math.sqrt(2.0 * np.sum(residual**2) / count) / (2 * sigma**2))
+
+
 def rate_distortion(eigenvalues: np.ndarray, latent_dim: int, sigma: float, betas: np.ndarray) -> np.ndarray:
     """(rate = total KL, distortion = recon NLL) at each effective β: shape (len(betas), 2)."""
     return np.array([[kl_per_dim(eigenvalues, latent_dim, beta, sigma).sum(),

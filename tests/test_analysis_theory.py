@@ -109,23 +109,32 @@ def test_spectrum_of_samples_is_the_covariance_eigenvalues():
 @pytest.mark.parametrize("beta", [0.3, 3.0])
 def test_monte_carlo_of_the_optimal_model_matches(beta):
     """Sample data and the optimal linear-Gaussian model (pPCA: W = U(Λ − s²)^½, q(z|x) = N(Λ⁻¹(Λ − s²)^½ Uᵀ(x − b),
-    s²Λ⁻¹)) and estimate what the formulas say: KL, activity, active units, distortion."""
+    s²Λ⁻¹)) in 500 test sets of 400 examples, and estimate what the formulas say: KL, activity, active units,
+    distortion, and how much the KL per unit and the recon NLL of one test set spread."""
     rng = np.random.default_rng(2)
-    n, k, s2 = 200_000, LATENT, beta * SIGMA**2
+    sets, n, k, s2 = 500, 400, LATENT, beta * SIGMA**2
     eigenvalues, vectors = np.linalg.eigh(covariance(EIGENVALUES))
     eigenvalues, vectors = eigenvalues[::-1], vectors[:, ::-1]
     lam = eigenvalues[:k]
     on = lam > s2
     w = np.where(on, np.sqrt(np.maximum(lam - s2, 0)), 0.0)
     post_var = np.where(on, s2 / lam, 1.0)
-    x = rng.multivariate_normal(np.full(5, 0.5), covariance(EIGENVALUES), size=n)
+    x = rng.multivariate_normal(np.full(5, 0.5), covariance(EIGENVALUES), size=(sets, n))
     means = (x - 0.5) @ vectors[:, :k] * (w / lam)
-    z = means + np.sqrt(post_var) * rng.standard_normal((n, k))
+    z = means + np.sqrt(post_var) * rng.standard_normal((sets, n, k))
     recon = 0.5 + (z * w) @ vectors[:, :k].T
-    log_q = -0.5 * np.sum(np.log(2 * np.pi * post_var) + (z - means) ** 2 / post_var, axis=0) / n
-    log_p = -0.5 * np.sum(np.log(2 * np.pi) + z**2, axis=0) / n
-    np.testing.assert_allclose(log_q - log_p, theory.kl_per_dim(EIGENVALUES, k, beta, SIGMA), atol=0.01)
-    np.testing.assert_allclose(means.var(axis=0), theory.activity(EIGENVALUES, k, beta, SIGMA), atol=0.01)
-    assert np.sum(means.var(axis=0) > 0.01) == theory.active_units(EIGENVALUES, k, beta, SIGMA)
-    distortion = np.mean(np.sum((x - recon) ** 2, axis=1))
-    assert distortion == pytest.approx(theory.distortion(EIGENVALUES, k, beta, SIGMA), rel=0.01)
+    log_q = -0.5 * (np.log(2 * np.pi * post_var) + (z - means) ** 2 / post_var)
+    log_p = -0.5 * (np.log(2 * np.pi) + z**2)
+    np.testing.assert_allclose((log_q - log_p).mean(axis=(0, 1)), theory.kl_per_dim(EIGENVALUES, k, beta, SIGMA),
+                               atol=0.005)
+    flat_means = means.reshape(-1, k)
+    np.testing.assert_allclose(flat_means.var(axis=0), theory.activity(EIGENVALUES, k, beta, SIGMA), atol=0.01)
+    assert np.sum(flat_means.var(axis=0) > 0.01) == theory.active_units(EIGENVALUES, k, beta, SIGMA)
+    squared = np.sum((x - recon) ** 2, axis=2)
+    assert squared.mean() == pytest.approx(theory.distortion(EIGENVALUES, k, beta, SIGMA), rel=0.005)
+    # the spread over test sets: KL per unit as the report measures it (½(mean μ² + v − ln v − 1)), recon NLL
+    kl_sets = 0.5 * ((means**2).mean(axis=1) + post_var - np.log(post_var) - 1)
+    np.testing.assert_allclose(kl_sets.std(axis=0), theory.kl_per_dim_sd(EIGENVALUES, k, beta, SIGMA, n),
+                               rtol=0.1, atol=1e-12)
+    nll_sets = squared.mean(axis=1) / (2 * SIGMA**2)
+    assert nll_sets.std() == pytest.approx(theory.recon_nll_sd(EIGENVALUES, k, beta, SIGMA, n), rel=0.1)

@@ -1,0 +1,170 @@
+"""Measured against exact: which trials the linear-Gaussian theory covers, its predictions from each trial's own
+training split (`analysis.theory`), and the agreement as numbers with their tolerances (docs/theory.md).
+
+The theory covers a finished VAE with arch=linear, likelihood=gaussian (σ fixed), gaussian_mean=identity,
+free_bits=0 and binarize=none. The prediction uses the eigenvalues of the training split's covariance; the
+measurements are on the test split, so they differ from it by the test sample's own fluctuation as well as by
+training that has not fully converged.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+
+from analysis import staircase, theory
+from common.errors import UserError
+
+REQUIRED = (("model", "vae"), ("arch", "linear"), ("likelihood", "gaussian"), ("gaussian_mean", "identity"),
+            ("free_bits", 0.0), ("binarize", "none"))
+DEFAULTS = {"model": "vae", "gaussian_mean": "sigmoid", "free_bits": 0.0, "binarize": "none"}  # older studies
+# Tolerances (docs/theory.md says why): a measurement may stray SAMPLING_SDS times the test sample's own SD from the
+# exact value, a unit's KL by CONVERGENCE nats more (training converges slowly where λᵢ ≈ βσ² and at small β); the
+# band of λᵢ/βσ² around the active-unit cut-off in which a unit's activity is not judged exactly.
+SAMPLING_SDS = 3.0
+CONVERGENCE = 0.05
+SLOW_BAND = 1.25
+KL_LAW_MIN = 0.1  # nats: runs in which a unit carries at least this much estimate its switch-off from its KL
+
+
+def why_not(row: pd.Series) -> list[str]:
+    """The settings of one trial that put it outside the theory (empty: it qualifies)."""
+    problems = []
+    for key, needed in REQUIRED:
+        value = row.get(key, DEFAULTS.get(key))
+        value = DEFAULTS.get(key) if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        if value != needed:
+            problems.append(f"{key}={value}" + (" (needs linear)" if key == "arch" else ""))
+    return problems
+
+
+def qualifying(frame: pd.DataFrame) -> pd.DataFrame:
+    runs = staircase.finished_vaes(frame)
+    return runs[[not why_not(row) for _, row in runs.iterrows()]] if not runs.empty else runs
+
+
+@functools.lru_cache(maxsize=16)
+def split_facts(dataset: str, seed: int, val_fraction: float, test_fraction: float) -> tuple[np.ndarray, int]:
+    """(eigenvalues of the covariance of the training split a trial with these settings trained on, the number of
+    test examples it was measured on)."""
+    from vae import data
+    from vae.config import TrialConfig
+
+    config = TrialConfig(dataset=dataset, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+                         likelihood="gaussian", gaussian_mean="identity")
+    images, labels = data.load_dataset(dataset)
+    splits = data.split(images, config, labels)
+    return theory.spectrum(splits.train), len(splits.test)
+
+
+def _facts(row: pd.Series) -> tuple[np.ndarray, int]:
+    return split_facts(str(row["dataset"]), int(row.get("seed", 0)), float(row.get("val_fraction", 0.1)),
+                       float(row.get("test_fraction", 0.1)))
+
+
+def spectrum_of(row: pd.Series) -> np.ndarray:
+    return _facts(row)[0]
+
+
+def test_size(row: pd.Series) -> int:
+    return _facts(row)[1]
+
+
+def slow_units(eigenvalues: np.ndarray, latent_dim: int, beta: float, sigma: float) -> int:
+    """Units whose λᵢ lies within SLOW_BAND of the active-unit cut-off βσ²/0.99."""
+    ratio = theory.switch_off(eigenvalues, latent_dim, sigma) / beta
+    return int(np.sum((ratio > 1 / SLOW_BAND) & (ratio < SLOW_BAND)))
+
+
+def compare(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per qualifying trial: measured and exact KL per unit (sorted, largest first), active units, total
+    KL and recon NLL, with the errors. Empty when no trial qualifies; raises UserError when the data are gone."""
+    rows = []
+    for _, run in qualifying(frame).iterrows():
+        lam = spectrum_of(run)
+        latent, beta, sigma = int(run["latent_dim"]), float(run["effective_beta"]), float(run["gaussian_sigma"])
+        measured = np.sort(np.asarray(run["kl_per_dim"], float))[::-1]
+        exact = theory.kl_per_dim(lam, latent, beta, sigma)
+        tolerance = SAMPLING_SDS * theory.kl_per_dim_sd(lam, latent, beta, sigma, test_size(run)) + CONVERGENCE
+        nll_sd = theory.recon_nll_sd(lam, latent, beta, sigma, test_size(run))
+        rows.append({
+            "number": run["number"], "reduction": run["reduction"], "beta": run["beta"], "effective_beta": beta,
+            "latent_dim": latent, "sigma": sigma, "d": len(lam), "n_test": test_size(run),
+            "kl_measured": measured, "kl_exact": exact,
+            "kl_error": float(np.max(np.abs(measured - exact))),
+            "kl_within": bool(np.all(np.abs(measured - exact) <= tolerance)),
+            "active_units": int(run["test/active_units"]),
+            "active_units_exact": theory.active_units(lam, latent, beta, sigma),
+            "slow_units": slow_units(lam, latent, beta, sigma),
+            "kl": float(run["test/kl"]), "kl_total_exact": float(exact.sum()),
+            "recon_nll": float(run["test/recon_nll"]), "recon_nll_exact": theory.recon_nll(lam, latent, beta, sigma),
+            "recon_nll_sd": nll_sd,
+        })
+    return pd.DataFrame(rows)
+
+
+def thresholds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per group of qualifying runs and unit: the exact switch-off (effective β, 0.99·λᵢ/σ²), the measured
+    staircase bracket (`analysis.staircase`), whether the exact value lies in it, and the switch-off the unit's
+    measured KL implies by the theory's law KL = ½ ln(λ/βσ²): 0.99·β·e^(2·KL), median over the runs in which the
+    unit carries at least KL_LAW_MIN nats."""
+    rows = []
+    for label, part in staircase.groups(qualifying(frame)):
+        exact = np.median([theory.switch_off(spectrum_of(run), int(run["latent_dim"]), float(run["gaussian_sigma"]))
+                           for _, run in part.iterrows()], axis=0)
+        kl = np.vstack([np.sort(np.asarray(value, float))[::-1] for value in part["kl_per_dim"]])
+        beta, units = part["effective_beta"].to_numpy(float), part["test/active_units"].to_numpy(float)
+        for unit in range(1, len(exact) + 1):
+            found = staircase.unit_switch_off(beta, units, unit)
+            carrying = kl[:, unit - 1] >= KL_LAW_MIN
+            law = 0.99 * float(np.median(beta[carrying] * np.exp(2 * kl[carrying, unit - 1]))) if carrying.any() \
+                else math.nan
+            inside = found["method"] == "bracket" and found["on_up_to"] <= exact[unit - 1] <= found["off_from"]
+            rows.append({**label, **found, "exact": exact[unit - 1], "inside": bool(inside), "from_kl": law,
+                         "from_kl_runs": int(carrying.sum())})
+    return pd.DataFrame(rows)
+
+
+def agreement(comparison: pd.DataFrame, switches: pd.DataFrame) -> dict[str, float]:
+    """The agreement as numbers: worst and median KL-per-unit error, runs with every unit within its tolerance,
+    exact active-unit counts (and those off by no more than their slow units), switch-offs inside their bracket,
+    the KL-law switch-offs' largest ratio to the exact one, the largest total-KL and recon-NLL differences (the
+    latter also in test-sample SDs, and the runs within SAMPLING_SDS of them)."""
+    errors = np.concatenate([np.abs(m - e) for m, e in zip(comparison["kl_measured"], comparison["kl_exact"])])
+    au_off = (comparison["active_units"] - comparison["active_units_exact"]).abs()
+    bracketed = switches[switches["method"] == "bracket"] if not switches.empty else switches
+    law = switches.dropna(subset=["from_kl"]) if not switches.empty else switches
+    ratio = (law["from_kl"] / law["exact"]).to_numpy(float) if not law.empty else np.array([math.nan])
+    nll_error = (comparison["recon_nll"] - comparison["recon_nll_exact"]).abs()
+    return {
+        "runs": len(comparison), "kl_max_error": float(errors.max()), "kl_median_error": float(np.median(errors)),
+        "kl_within": int(comparison["kl_within"].sum()),
+        "au_exact": int((au_off == 0).sum()), "au_within_slow": int((au_off <= comparison["slow_units"]).sum()),
+        "units_bracketed": len(bracketed), "units_inside": int(bracketed["inside"].sum()) if len(bracketed) else 0,
+        "kl_law_units": len(law), "kl_law_worst_ratio": float(ratio[np.argmax(np.abs(np.log(ratio)))]),
+        "kl_total_max_error": float((comparison["kl"] - comparison["kl_total_exact"]).abs().max()),
+        "recon_nll_max_error": float(nll_error.max()),
+        "recon_nll_max_sds": float((nll_error / comparison["recon_nll_sd"]).max()),
+        "recon_nll_within": int((nll_error <= SAMPLING_SDS * comparison["recon_nll_sd"]).sum()),
+    }
+
+
+def applies(frame: pd.DataFrame) -> bool:
+    return not isinstance(check(frame), str)
+
+
+def check(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]] | str:
+    """(comparison, thresholds, agreement), or why the theory does not apply to this study (a sentence)."""
+    runs = staircase.finished_vaes(frame)
+    if runs.empty:
+        return "no finished VAE run with active units recorded"
+    if qualifying(frame).empty:
+        reasons = sorted({", ".join(why_not(row)) for _, row in runs.iterrows()})
+        return "no run qualifies (" + "; ".join(reasons[:3]) + (" …" if len(reasons) > 3 else "") + ")"
+    try:
+        comparison, switches = compare(frame), thresholds(frame)
+    except UserError as error:
+        return f"the training data cannot be read again ({error})"
+    return comparison, switches, agreement(comparison, switches)
