@@ -312,6 +312,8 @@ def ae_vs_vae(frame: pd.DataFrame) -> Figure:
                       **({"size": 2, "alpha": 0.3} if len(data) > MANY else {"size": 4}))
         ax.set(xlabel="", ylabel=label)
         ax.tick_params(axis="x", rotation=20)
+        if metric == "test/sharpness" and data[metric].isna().all():
+            ax.text(0.5, 0.5, "not measured (sharpness needs images)", ha="center", va="center", transform=ax.transAxes)
     axes[0].axhline(1.0, ls="--", color="grey", lw=1)
     title = "AE vs VAE" if (data["model"] == "ae").any() else "VAE only (no AE baseline in this study)"
     fig.suptitle(f"{title}: sharpness and reconstruction NLL")

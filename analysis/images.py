@@ -6,6 +6,7 @@ Each artifact folder holds `reconstructions.npz` (arrays `originals`, `reconstru
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.numbers import fmt
-from common.results import ARTIFACT_DIR
+from common.results import ARTIFACT_DIR, IMAGE_OUTPUTS_SKIPPED
 
 NPZ = "reconstructions.npz"
 
@@ -52,6 +53,8 @@ def load_reconstructions(artifact_dir: Any, n_images: int = 8) -> tuple[np.ndarr
         return None
     try:
         with np.load(folder / NPZ) as arrays:
+            if arrays["reconstructions"].ndim < 3:  # vectors (n, d): nothing to draw
+                return None
             originals = arrays["originals"] if "originals" in arrays.files else None
             return (strip(originals, n_images) if originals is not None else None,
                     strip(arrays["reconstructions"], n_images))
@@ -103,7 +106,10 @@ def reconstruction_grid(frame: pd.DataFrame, n_images: int = 8, max_runs: int = 
     fig = Figure(figsize=(1.2 * n_images + 2.5, 1.3 * (len(loaded) + 1) + 0.5), layout="constrained")
     if not loaded:
         ax = fig.subplots()
-        ax.text(0.5, 0.5, "no reconstructions found in the artifact folders", ha="center", va="center")
+        skipped = frame.get(IMAGE_OUTPUTS_SKIPPED, pd.Series(dtype=object)).dropna()
+        message = (f"no pictures to show: {skipped.iloc[0]}" if len(skipped)
+                   else "no reconstructions found in the artifact folders")
+        ax.text(0.5, 0.5, textwrap.fill(message, 90), ha="center", va="center")
         ax.set_axis_off()
         return fig
     originals = next((images[0] for _, images in loaded if images[0] is not None), None)

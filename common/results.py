@@ -105,6 +105,7 @@ RUN_NOTES = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"
 LIST_METRICS = ("kl_per_dim",)
 SCALAR_TEST_KEYS = tuple(stored_key(name) for name in TEST_METRICS if name not in LIST_METRICS)
 KL_PER_DIM_KEY = stored_key("kl_per_dim")
+IMAGE_OUTPUTS_SKIPPED = stored_key("image_outputs_skipped")
 
 # Per-epoch rows (W&B history, history.csv): the training pass's means, then the validation split's metrics.
 EPOCH = "epoch"

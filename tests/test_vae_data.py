@@ -103,3 +103,52 @@ def test_keras_dataset_offline_and_uncached_gives_one_clear_error(monkeypatch):
     monkeypatch.setattr("keras.src.datasets.mnist.get_file", offline)
     with pytest.raises(UserError, match="npz:PATH"):
         data.load_images("mnist")
+
+
+def test_npz_floats_are_used_exactly_as_stored_and_may_be_vectors(tmp_path):
+    values = np.random.default_rng(0).normal(3.0, 10.0, (30, 5))  # float64, negative and above 1
+    np.savez(tmp_path / "vectors.npz", x=values)
+    loaded = data.load_images(f"npz:{tmp_path / 'vectors.npz'}")
+    assert loaded.shape == (30, 5) and loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, values.astype(np.float32))
+    np.savez(tmp_path / "images.npz", x=np.full((20, 4, 4), 7.5, np.float32))  # floats above 1: not divided
+    assert data.load_images(f"npz:{tmp_path / 'images.npz'}").max() == 7.5
+
+
+def test_npz_with_nan_is_refused(tmp_path):
+    values = np.zeros((20, 3))
+    values[4, 1] = np.nan
+    np.savez(tmp_path / "nan.npz", x=values)
+    with pytest.raises(UserError, match="NaN or infinite"):
+        data.load_images(f"npz:{tmp_path / 'nan.npz'}")
+
+
+def test_gaussian16_has_its_documented_spectrum_and_no_labels():
+    vectors, labels = data.load_dataset("gaussian16")
+    assert vectors.shape == (5000, 16) and labels is None
+    np.testing.assert_array_equal(vectors, data.load_images("gaussian16"))  # deterministic
+    np.testing.assert_allclose(vectors.mean(axis=0), 0.5, atol=0.15)
+    # 5,000 draws: each eigenvalue within a few sampling SDs (√(2/n) ≈ 2 %) of the population value
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(vectors, rowvar=False)))[::-1]
+    np.testing.assert_allclose(eigenvalues, 2.0 ** (4.5 - np.arange(1, 17)), rtol=0.08)
+
+
+REAL = TrialConfig(dataset="gaussian16", likelihood="gaussian", gaussian_mean="identity")
+
+
+@pytest.mark.parametrize("change, needles", [
+    ({"likelihood": "bernoulli"}, ["outside the [0, 1]", "likelihood=bernoulli", "gaussian_mean=identity"]),
+    ({"likelihood": "continuous_bernoulli"}, ["likelihood=continuous_bernoulli"]),
+    ({"gaussian_mean": "sigmoid"}, ["gaussian_mean=sigmoid", "use likelihood=gaussian, gaussian_mean=identity"]),
+    ({"likelihood": "gaussian_learned", "gaussian_mean": "sigmoid"}, ["gaussian_learned with gaussian_mean=sigmoid"]),
+    ({"binarize": "static"}, ["binarize=static", "binarize=none"]),
+    ({"arch": "conv"}, ["vectors of 16 values", "arch=conv needs images", "arch=mlp or arch=linear"]),
+])
+def test_data_a_trial_cannot_model_is_refused_with_the_way_out(change, needles):
+    config = REAL.model_copy(update=change)
+    for check in (lambda: data.check_data(config), lambda: data.load_splits(config)):  # up front, and in training
+        with pytest.raises(UserError) as refused:
+            check()
+        assert all(needle in str(refused.value) for needle in needles), str(refused.value)
+    data.check_data(REAL.model_copy(update={"arch": "linear"}))  # real values, identity mean: fine
+    data.check_data(TrialConfig(dataset="digits", arch="conv", filters=[8]))  # images in [0, 1]: fine
