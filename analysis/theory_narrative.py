@@ -110,8 +110,11 @@ def theory_findings(df: pd.DataFrame) -> str:
              + (f"; off by no more than the units within a factor {theory_check.SLOW_BAND:g} of their cut-off in "
                 f"{count(agreed['au_within_slow'])}" if agreed["au_exact"] < runs else "") + ".",
              f"- **Switch-offs**: the exact effective β lies inside the measured bracket for "
-             f"{count(agreed['units_inside'])} of {plural(agreed['units_bracketed'], 'bracketed unit')}; read from "
-             f"each unit's KL by the law KL = ½·ln(λ/βσ²), the switch-off is at most a factor "
+             f"{count(agreed['units_inside'])} of {plural(agreed['units_bracketed'], 'bracketed unit')}"
+             + (f" (within a factor {theory_check.SLOW_BAND:g} of it, where a unit near its cut-off lags, for "
+                f"{count(agreed['units_near'])} of {count(agreed['units_located'])})"
+                if agreed["units_inside"] < agreed["units_located"] else "")
+             + "; read from each unit's KL by the law KL = ½·ln(λ/βσ²), the switch-off is at most a factor "
              f"{fmt(_factor(agreed['kl_law_worst_ratio']))} from the exact one ({plural(agreed['kl_law_units'], 'unit')}).",
              f"- **Totals**: total KL within {fmt(agreed['kl_total_max_error'])} nats of the exact value; recon NLL "
              f"within {fmt(agreed['recon_nll_max_error'])} nats ({fmt(agreed['recon_nll_max_sds'])} test-sample SDs "
@@ -122,7 +125,10 @@ def theory_findings(df: pd.DataFrame) -> str:
              "√(Σ 2rᵢ²/n)/2σ² with rᵢ each direction's residual variance. A unit's KL may differ by "
              f"{sds:g} of its SDs plus {slack:g} nats for training that has not fully converged: convergence is slow "
              "where λᵢ ≈ βσ² (the pull towards the optimum vanishes there) and at small β (only the β-weighted KL "
-             "turns the units onto the principal axes, so units with similar variances mix)."]
+             "turns the units onto the principal axes, so units with similar variances mix). A unit whose λᵢ lies "
+             f"within a factor {theory_check.SLOW_BAND:g} of its cut-off βσ²/0.99 may lag: it may carry up to "
+             f"½·ln {theory_check.SLOW_BAND:g} = {fmt(0.5 * math.log(theory_check.SLOW_BAND))} nats, count as "
+             "active or not, and move its measured switch-off by that factor."]
     return "\n\n".join(lines)
 
 

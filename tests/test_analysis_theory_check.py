@@ -89,7 +89,7 @@ def test_untuned_spectrum_agrees_within_the_stated_tolerance(untuned):
     assert agreed["runs"] == len(BETAS) and agreed["kl_within"] == len(BETAS), found
     assert agreed["au_within_slow"] == len(BETAS), found
     assert agreed["recon_nll_within"] == len(BETAS), found
-    assert agreed["units_inside"] == agreed["units_bracketed"] == 3, switches.to_dict("records")
+    assert agreed["units_near"] == agreed["units_located"] == 3, switches.to_dict("records")
     text = theory_narrative.theory_findings(df)
     assert f"every unit within its tolerance in {len(BETAS)} of {len(BETAS)} runs" in text
     assert "exact inside" in theory_narrative.thresholds_table(df)
