@@ -72,8 +72,9 @@ TRIAL_TABLE = "display(HTML(tables.trials_html(df)))"
 CONFIG_TABLE = """configs = tables.configurations_table(df)
 configs.to_csv("configurations.csv", index=False)
 display(HTML(tables.configurations_html(configs)))"""
-STAIRCASE = """from analysis import theory_check, theory_figures, theory_narrative
+STAIRCASE = """from analysis import staircase, theory_check, theory_figures, theory_narrative
 
+staircase.switch_offs(df).to_csv("staircase.csv", index=False)
 display(Markdown(theory_narrative.staircase_findings(df)))
 show(theory_figures.staircase_figure(df))"""
 THEORY = """display(Markdown(theory_narrative.theory_findings(df)))

@@ -5,8 +5,9 @@
 Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html`, `samples.ipynb`/`.html`
 (executed with nbclient on python3 kernels, no Jupyter server, side by side as the cores allow; HTML without code
 cells, figures embedded as PNG) and `summary.csv` (one row per trial: parameters, metrics, status, evidence); the
-notebooks add `configurations.csv` (one row per configuration, seeds aggregated) and `kl_per_dim.csv` (every
-trial's sorted per-dimension KL), the full versions of the tables and heatmap they show truncated. DIR defaults to
+notebooks add `configurations.csv` (one row per configuration, seeds aggregated), `kl_per_dim.csv` (every
+trial's sorted per-dimension KL) and `staircase.csv` (where each latent unit switches off, `analysis.staircase`),
+the full versions of the tables and heatmap they show truncated. DIR defaults to
 `<db folder>/<study>/report` for an SQLite storage (next to the trial artifacts), else `reports/<study>`. The
 storage may also be an Optuna journal file (`JournalFileBackend`), given as its path. `--wandb` also logs the report
 as the study's W&B run of job_type `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline
@@ -229,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - the CLI contract: one line, exit 2
             raise UserError(f"{type(error).__name__}: {first_line(error)}") from None
         print(f"report: {summary}")
-        for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv"):
+        for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv",
+                     "staircase.csv"):
             print(f"  {out / name}")
         if not args.wandb:
             return EXIT_OK

@@ -29,20 +29,25 @@ SLOW_BAND = 1.25
 KL_LAW_MIN = 0.1  # nats: runs in which a unit carries at least this much estimate its switch-off from its KL
 
 
-def why_not(row: pd.Series) -> list[str]:
+def _settings(runs: pd.DataFrame) -> pd.DataFrame:
+    """The REQUIRED keys of each run, with the defaults of studies that predate a key filled in."""
+    columns = {key: runs[key] if key in runs else pd.Series(None, index=runs.index, dtype=object)
+               for key, _ in REQUIRED}
+    return pd.DataFrame({key: column.where(column.notna(), DEFAULTS.get(key)) for key, column in columns.items()})
+
+
+def why_not(settings: pd.Series) -> list[str]:
     """The settings of one trial that put it outside the theory (empty: it qualifies)."""
-    problems = []
-    for key, needed in REQUIRED:
-        value = row.get(key, DEFAULTS.get(key))
-        value = DEFAULTS.get(key) if value is None or (isinstance(value, float) and math.isnan(value)) else value
-        if value != needed:
-            problems.append(f"{key}={value}" + (" (needs linear)" if key == "arch" else ""))
-    return problems
+    return [f"{key}={settings[key]}" + (" (needs linear)" if key == "arch" else "")
+            for key, needed in REQUIRED if settings[key] != needed]
 
 
 def qualifying(frame: pd.DataFrame) -> pd.DataFrame:
     runs = staircase.finished_vaes(frame)
-    return runs[[not why_not(row) for _, row in runs.iterrows()]] if not runs.empty else runs
+    if runs.empty:
+        return runs
+    settings = _settings(runs)
+    return runs[np.logical_and.reduce([settings[key] == needed for key, needed in REQUIRED])]
 
 
 @functools.lru_cache(maxsize=16)
@@ -175,7 +180,7 @@ def check(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, fl
     if runs.empty:
         return "no finished VAE run with active units recorded"
     if qualifying(frame).empty:
-        reasons = sorted({", ".join(why_not(row)) for _, row in runs.iterrows()})
+        reasons = sorted({", ".join(why_not(row)) for _, row in _settings(runs).drop_duplicates().iterrows()})
         return "no run qualifies (" + "; ".join(reasons[:3]) + (" …" if len(reasons) > 3 else "") + ")"
     try:
         comparison, switches = compare(frame), thresholds(frame)

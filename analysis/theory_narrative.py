@@ -11,6 +11,7 @@ from analysis import staircase, theory_check
 from analysis.numbers import count, fmt, plural, table
 
 STAIRCASE_HOW = {"bracket": "between", "overlap": "runs disagree between"}
+MAX_GROUPS, MAX_PIECES = 12, 8  # the prose lists at most this many groups, and this many brackets per group
 
 
 def _where(row: pd.Series) -> str:
@@ -19,6 +20,8 @@ def _where(row: pd.Series) -> str:
     if row["method"] == "below":
         return f"off at every effective β tried (from {fmt(row['off_from'])})"
     low, high = sorted((row["on_up_to"], row["off_from"]))
+    if row["method"] == "overlap" and fmt(low) == fmt(high):
+        return f"runs disagree at {fmt(low)}"
     return f"{STAIRCASE_HOW[row['method']]} {fmt(low)} and {fmt(high)}"
 
 
@@ -42,14 +45,18 @@ def staircase_findings(df: pd.DataFrame) -> str:
              "most informative, the last one left on as β grows); its switch-off lies between the largest effective "
              "β at which it was still on and the smallest at which it was off. `reduction=mean` runs sit on the "
              "same axis at β × D."]
-    groups = found.groupby(keys, sort=False) if keys else [((), found)]
-    for key, part in groups:
+    groups = list(found.groupby(keys, sort=False)) if keys else [((), found)]
+    for key, part in groups[:MAX_GROUPS]:
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{name}={value}" for name, value in zip(keys, key)) or "all runs"
-        pieces = []
-        for where, rows in part.groupby(part.apply(_where, axis=1), sort=False):
-            pieces.append(f"{_runs_of_units(rows['unit'].tolist())} {where}")
-        lines.append(f"- **{label}** ({plural(int(part['runs'].iloc[0]), 'run')}): " + "; ".join(pieces) + ".")
+        pieces = [f"{_runs_of_units(rows['unit'].tolist())} {where}"
+                  for where, rows in part.groupby(part.apply(_where, axis=1), sort=False)]
+        more = f"; … ({len(pieces) - MAX_PIECES} more)" if len(pieces) > MAX_PIECES else ""
+        lines.append(f"- **{label}** ({plural(int(part['runs'].iloc[0]), 'run')}): "
+                     + "; ".join(pieces[:MAX_PIECES]) + more + ".")
+    if len(groups) > MAX_GROUPS:
+        lines.append(f"… and {plural(len(groups) - MAX_GROUPS, 'more group')}.")
+    lines.append("Every unit of every group: `staircase.csv` next to this report.")
     if (found["method"] == "bracket").any():
         ratio = (found["off_from"] / found["on_up_to"])[found["method"] == "bracket"]
         lines.append(f"The brackets are {fmt(ratio.min())}–{fmt(ratio.max())} wide (largest over smallest β): "
@@ -83,7 +90,9 @@ def equal_beta_findings(df: pd.DataFrame) -> str:
                 "is not checked on this study's own runs (add a mean run with β = (a sum run's β) / D to check it).")
     kl = (pairs["KL sum"] - pairs["KL mean"]).abs()
     au = int((pairs["AU sum"] == pairs["AU mean"]).sum())
-    return (f"**Mean with β is sum with β × D**: {plural(len(pairs), 'pair')} of runs share an effective β under the "
+    values = sorted({round(v) for v in pairs["effective β"] / pairs["β (mean)"]})
+    return (f"**Mean with β is sum with β × D** (D = {', '.join(count(v) for v in values)} values per example): "
+            f"{plural(len(pairs), 'pair')} of runs share an effective β under the "
             f"two reductions; their KL differs by at most {fmt(kl.max())} nats and their active units agree in "
             f"{count(au)} of {count(len(pairs))}.\n\n" + table(pairs.drop(columns=staircase.group_keys(df),
                                                                              errors="ignore")))
@@ -137,15 +146,15 @@ def _factor(ratio: float) -> float:
 
 
 def thresholds_table(df: pd.DataFrame) -> str:
+    """The switch-off thresholds per unit, measured against exact (Markdown); empty when the theory does not apply."""
     found = theory_check.check(df)
     if isinstance(found, str):
         return ""
     switches = found[1]
-    shown = switches.assign(**{"exact (0.99·λᵢ/σ²)": switches["exact"], "measured: on up to": switches["on_up_to"],
-                               "off from": switches["off_from"], "exact inside": switches["inside"].map(
-                                   {True: "yes", False: "no"}), "from the KL law": switches["from_kl"]})
-    columns = [*staircase.group_keys(df), "unit", "exact (0.99·λᵢ/σ²)", "measured: on up to", "off from",
-               "exact inside", "from the KL law"]
-    return "Switch-off thresholds in effective β, measured against exact:\n\n" + table(
-        shown[[name for name in columns if name in shown]])
-
+    verdict = switches.apply(lambda row: "yes" if row["inside"] else f"within {theory_check.SLOW_BAND:g}×"
+                             if row["near"] else "no", axis=1)
+    shown = pd.DataFrame({**{key: switches[key] for key in staircase.group_keys(df) if key in switches},
+                          "unit": switches["unit"], "exact (0.99·λᵢ/σ²)": switches["exact"],
+                          "measured: on up to": switches["on_up_to"], "off from": switches["off_from"],
+                          "exact inside": verdict, "from the KL law": switches["from_kl"]})
+    return "Switch-off thresholds in effective β, measured against exact:\n\n" + table(shown)
