@@ -61,7 +61,7 @@ def test_launch_refuses_bad_flags_in_one_line(tmp_path, args, needles):
 
 def test_trial_and_export_refuse_bad_input(tmp_path):
     assert_one_line_error(run_cli("-m", "sweep.trial", "--beta", "-1"), "beta", "greater than 0")
-    assert_one_line_error(run_cli("-m", "sweep.trial", "--arch", "resnet"), "arch", "'mlp' or 'conv'")
+    assert_one_line_error(run_cli("-m", "sweep.trial", "--arch", "resnet"), "arch", "'conv' or 'linear'")
     assert_one_line_error(run_cli("-m", "sweep.trial", "--config-json", str(tmp_path / "none.json")), "no such file")
     (tmp_path / "bad.json").write_text('{"beta": 1, "colour": "red"}')
     assert_one_line_error(run_cli("-m", "sweep.trial", "--config-json", str(tmp_path / "bad.json")), "colour")

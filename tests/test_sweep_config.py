@@ -40,6 +40,22 @@ def test_shipped_configs_validate():
     assert optuna_config.search.n_trials
 
 
+def test_theory_config_is_a_linear_gaussian_grid_whose_mean_runs_repeat_sum_runs():
+    from sweep.launch import check_datasets, data_settings
+
+    config = load_config(REPO / "configs" / "theory.yaml")
+    trial = config.trial
+    settings = (trial.arch, trial.likelihood, trial.gaussian_mean, trial.free_bits, trial.binarize)
+    assert settings == ("linear", "gaussian", "identity", 0.0, "none")
+    points = config.grid_points()
+    sums = {point["beta"] for point in points if point["reduction"] == "sum"}
+    means = {point["beta"] * 16 for point in points if point["reduction"] == "mean"}  # 16 values per example
+    assert len(points) == 11 and means <= sums
+    assert [(t.dataset, t.likelihood, t.gaussian_mean) for t in data_settings(config)] == [
+        ("gaussian16", "gaussian", "identity")]
+    check_datasets(config)  # real values with an identity mean: accepted
+
+
 def test_defaults_and_values_normalised(tmp_path):
     config = load_config(write(tmp_path, """\
         search:
@@ -91,7 +107,7 @@ def test_ranges_for_tpe(tmp_path):
     ("search: {method: tpe, space: {beta: [1, 2]}}\n", ["search.n_trials", "required"]),
     ("search: {method: tpe, n_trials: 3, space: {beta: {low: 2, high: 1}}}\n", ["search.space.beta", "below"]),
     ("search: {method: tpe, n_trials: 3, space: {arch: {low: 0, high: 1}}}\n", ["search.space.arch", "numeric"]),
-    ("search: {space: {arch: [mlp, resnet]}}\n", ["search.space.arch[1]", "resnet", "'mlp' or 'conv'"]),
+    ("search: {space: {arch: [mlp, resnet]}}\n", ["search.space.arch[1]", "resnet", "'conv' or 'linear'"]),
     ("search: {space: {colour: [red]}}\n", ["search.space.colour", "unknown key"]),
     ("search: {space: {beta: []}}\n", ["search.space.beta", "empty list"]),
     ("search: {space: {beta: [1]}, include: [{model: vea}]}\n", ["search.include[0].model", "'vae' or 'ae'"]),

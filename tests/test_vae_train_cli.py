@@ -92,6 +92,7 @@ def test_artifacts_are_written(trained):
     (["epochs=[1, 2]"], ["epochs"]),
     (["reduction=median"], ["reduction", "'sum' or 'mean'"]),
     (["dataset=npz:/nonexistent/x.npz"], ["npz:/nonexistent/x.npz", "not found"]),
+    (["dataset=gaussian16"], ["gaussian16", "outside the [0, 1]", "likelihood=bernoulli", "gaussian_mean=identity"]),
     (["novalue"], ["key=value"]),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, settings, needles, capsys):
