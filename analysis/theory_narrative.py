@@ -8,7 +8,8 @@ import math
 import pandas as pd
 
 from analysis import staircase, theory_check
-from analysis.numbers import count, fmt, plural, table
+from analysis.numbers import count, fmt, plural, table, values
+from common.collapse import COLLAPSED
 
 STAIRCASE_HOW = {"bracket": "between", "overlap": "runs disagree between"}
 MAX_GROUPS, MAX_PIECES = 12, 8  # the prose lists at most this many groups, and this many brackets per group
@@ -128,6 +129,7 @@ def theory_findings(df: pd.DataFrame) -> str:
              f"- **Totals**: total KL within {fmt(agreed['kl_total_max_error'])} nats of the exact value; recon NLL "
              f"within {fmt(agreed['recon_nll_max_error'])} nats ({fmt(agreed['recon_nll_max_sds'])} test-sample SDs "
              f"at most; within {sds:g} SDs in {count(agreed['recon_nll_within'])} of {count(runs)} runs).",
+             *_flag_note(df, comparison),
              f"**The tolerance.** The measurements are on the test split ({count(n_test)} examples), the prediction "
              "comes from the training split, so the test sample alone moves them: a unit's KL by "
              f"½·(1 − βσ²/λᵢ)·√(2/n) nats (SD; at most {fmt(0.5 * math.sqrt(2 / n_test))} here), the recon NLL by "
@@ -139,6 +141,21 @@ def theory_findings(df: pd.DataFrame) -> str:
              f"½·ln {theory_check.SLOW_BAND:g} = {fmt(0.5 * math.log(theory_check.SLOW_BAND))} nats, count as "
              "active or not, and move its measured switch-off by that factor."]
     return "\n\n".join(lines)
+
+
+def _flag_note(df: pd.DataFrame, comparison: pd.DataFrame) -> list[str]:
+    """A sentence when the collapse flag calls runs collapsed that still have active units (their reconstructions
+    vary too little), which the theory does not call total collapse."""
+    flagged = df.loc[df["number"].isin(comparison["number"]) & (df["status"] == COLLAPSED)
+                     & (df["test/active_units"] > 0)]
+    if flagged.empty:
+        return []
+    exact = comparison.loc[comparison["number"].isin(flagged["number"]), "active_units_exact"]
+    return [f"- **The collapse flag and the theory**: {plural(len(flagged), 'run')} flagged *collapsed* "
+            f"(effective β {values(flagged['effective_beta'])}) still {'has' if len(flagged) == 1 else 'have'} "
+            f"{values(flagged['test/active_units'])} active unit(s) (exact: {values(exact)}): the flag also counts "
+            "runs whose reconstructions barely vary (recon diversity below its threshold), while total collapse in "
+            "the theory is no active unit at all."]
 
 
 def _factor(ratio: float) -> float:

@@ -1,5 +1,6 @@
 """The README's main job, measured as a user runs it: `python -m sweep.launch` on configs/default.yaml (report
-included, W&B offline) with `--workers 1` and `--workers 2`.
+included, W&B offline) with `--workers 1` and `--workers 2`; `--config` measures another shipped config the same
+way (`python -m benchmarks.main_job 2 --config configs/theory.yaml`).
 
 Per run: wall time; Σ(train_seconds + eval_seconds) of the trials (the sweep-overhead ratio is wall ÷ that sum
 divided among the workers); the peak resident memory (VmHWM) of every process of the job (the launcher, its
@@ -12,6 +13,7 @@ from __future__ import annotations
 import collections
 import csv
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ class JobRun:
     workers: int
     wall_s: float = float("nan")
     busy_s: float = float("nan")  # Σ train_seconds + Σ eval_seconds over the trials
+    cpu_s: float = float("nan")  # user + system CPU of the job and every process it waited for
     trials: int = 0
     peaks_mb: dict[str, float] = field(default_factory=dict)  # process role -> peak VmHWM (MB), max over its pids
     statuses: collections.Counter = field(default_factory=collections.Counter)  # "model/arch/reduction/status" -> n
@@ -87,51 +90,64 @@ def role(command: str) -> str:
     return "other" if command else ""  # an exiting process reads as an empty command line
 
 
-def run_job(workers: int, workdir: Path, extra: list[str] | None = None) -> JobRun:
+def run_job(workers: int, workdir: Path, extra: list[str] | None = None, config: str | None = None,
+            study: str = "default") -> JobRun:
     out = workdir / f"out-{workers}"
-    command = [sys.executable, "-m", "sweep.launch", "--out", str(out), "--wandb-mode", "offline",
-               "--workers", str(workers), *(extra or [])]
+    command = [sys.executable, "-m", "sweep.launch", *([str(REPO / config)] if config else []), "--out", str(out),
+               "--wandb-mode", "offline", "--workers", str(workers), *(extra or [])]
     env = child_env(WANDB_SILENT="true", TF_CPP_MIN_LOG_LEVEL="3")
     run = JobRun(workers)
     peaks: dict[int, tuple[str, float]] = {}
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                               cwd=workdir)
-    while process.poll() is None:
-        for pid, cmd in {process.pid: "sweep.launch", **_children(process.pid)}.items():
-            known, peak = peaks.get(pid, ("", 0.0))
-            peaks[pid] = (known or role(cmd), max(peak, peak_rss_mb(pid)))
-        time.sleep(POLL_SECONDS)
-    run.wall_s = time.perf_counter() - started
-    if process.returncode:
-        run.error = f"exit {process.returncode}: {process.stderr.read()[-300:]}"
-        return run
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # stderr (the progress bar) into a file: a pipe nobody reads fills up and blocks the job
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True, env=env,
+                                   cwd=workdir)
+        while process.poll() is None:
+            for pid, cmd in {process.pid: "sweep.launch", **_children(process.pid)}.items():
+                known, peak = peaks.get(pid, ("", 0.0))
+                peaks[pid] = (known or role(cmd), max(peak, peak_rss_mb(pid)))
+            time.sleep(POLL_SECONDS)
+        run.wall_s = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        run.cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        if process.returncode:
+            errors.seek(0)
+            run.error = f"exit {process.returncode}: {errors.read()[-300:]}"
+            return run
     for name, peak in peaks.values():
         run.peaks_mb[name or "other"] = max(run.peaks_mb.get(name or "other", 0.0), peak)
-    _read_results(run, out)
+    _read_results(run, out, study)
     return run
 
 
-def _read_results(run: JobRun, out: Path) -> None:
+def _read_results(run: JobRun, out: Path, name: str) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="default", storage=f"sqlite:///{out / 'sweeps.db'}")
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'sweeps.db'}")
     done = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     run.trials = len(done)
     run.busy_s = sum(t.user_attrs.get("train_seconds", 0.0) + t.user_attrs.get("eval_seconds", 0.0) for t in done)
-    with open(out / "default" / "report" / "summary.csv", newline="") as handle:
+    with open(out / name / "report" / "summary.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             key = "/".join(row.get(name, "") for name in ("model", "arch", "reduction", "status"))
             run.statuses[key] += 1
 
 
-def measure(log=print, workers=(1, 2)) -> list[JobRun]:
+def measure(log=print, workers=(1, 2), config: str | None = None) -> list[JobRun]:
+    """`config` (a path under the repository; default configs/default.yaml) run once per `workers` value."""
+    study = "default"
+    if config:
+        from sweep.config import load_config
+
+        study = load_config(REPO / config).study
     runs = []
     with tempfile.TemporaryDirectory(prefix="vae-bench-main-") as tmp:
         for count in workers:
-            run = run_job(count, Path(tmp))
-            log(f"  main job --workers {count}: wall {run.wall_s:.1f} s, busy {run.busy_s:.1f} s, "
+            run = run_job(count, Path(tmp), config=config, study=study)
+            log(f"  {config or 'main job'} --workers {count}: wall {run.wall_s:.1f} s, CPU {run.cpu_s:.1f} s, "
+                f"busy {run.busy_s:.1f} s, "
                 f"{run.trials} trials, peak MB {run.peaks_mb}, verdicts {dict(run.statuses)} {run.error}")
             runs.append(run)
     return runs
@@ -161,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m benchmarks.main_job", description=__doc__.split("\n\n")[0])
     parser.add_argument("workers", nargs="*", type=int, default=[1, 2],
                         help="--workers values to measure (default: 1 2)")
+    parser.add_argument("--config", help="a sweep config under the repository instead of configs/default.yaml")
     parser.add_argument("--inline", action="store_true",
                         help="instead: one process trains every structure of the default sweep (peak memory)")
     args = parser.parse_args(argv)
@@ -169,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.inline:
             one_process_peaks()
         else:
-            measure(workers=args.workers)
+            measure(workers=args.workers, config=args.config)
         return 0
 
     return run_main(body)
