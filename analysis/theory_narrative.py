@@ -8,7 +8,7 @@ import math
 import pandas as pd
 
 from analysis import staircase, theory_check
-from analysis.numbers import count, fmt, plural, table, values
+from analysis.numbers import count, fmt, plural, span, table, values
 from common.collapse import COLLAPSED
 
 STAIRCASE_HOW = {"bracket": "between", "overlap": "runs disagree between"}
@@ -60,7 +60,7 @@ def staircase_findings(df: pd.DataFrame) -> str:
     lines.append("Every unit of every group: `staircase.csv` next to this report.")
     if (found["method"] == "bracket").any():
         ratio = (found["off_from"] / found["on_up_to"])[found["method"] == "bracket"]
-        lines.append(f"The brackets are {fmt(ratio.min())}–{fmt(ratio.max())} wide (largest over smallest β): "
+        lines.append(f"The brackets span a factor {span(ratio)} in effective β: "
                      "as wide as the gaps between the β values tried; more runs inside a bracket would narrow it.")
     return "\n\n".join(lines)
 
