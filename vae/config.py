@@ -37,7 +37,7 @@ class TrialConfig(BaseModel):
     latent_dim: int = Field(16, ge=1)
     likelihood: Literal["bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned"] = "bernoulli"
     gaussian_sigma: float = Field(1.0, gt=0)
-    gaussian_mean: Literal["sigmoid", "identity"] = "sigmoid"  # the Gaussian's mean: sigmoid(decoder output) or it
+    gaussian_mean: Literal["sigmoid", "identity"] = "sigmoid"  # sigmoid(decoder output), or the output itself
     variance_param: Literal["logvar", "softplus_std"] = "logvar"
     # objective
     reduction: Literal["sum", "mean"] = "sum"

@@ -4,7 +4,7 @@ datasets, an npz with an array `y`).
 
 Values: the embedded and Keras images are scaled to [0, 1]; an npz's uint8 `x` is scaled by 1/255 and any other
 `x` (floats, other integers) is used exactly as stored. A likelihood that lives on [0, 1] (Bernoulli, continuous
-Bernoulli, a Gaussian with a sigmoid mean) is refused on values outside it (`check_values`).
+Bernoulli, a Gaussian with a sigmoid mean) and binarization are refused on values outside it (`check_values`).
 
 Loading is numpy-only (no TensorFlow import, except through keras.datasets for the Keras datasets); `vae.fit`
 trains from one resident tensor, measured faster than a tf.data pipeline on 2 cores (BENCHMARKS.md).
