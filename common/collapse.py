@@ -51,6 +51,13 @@ class Thresholds:
         return asdict(self)
 
 
+def no_active_units(active_units, thresholds: Thresholds = Thresholds()) -> bool | None:
+    """The active-unit half of the flag, the criterion of where collapse begins (docs/boundary.md): True when no
+    latent unit is active (active_units <= the threshold, 0 by default); None when not recorded."""
+    units = _number(active_units)
+    return None if math.isnan(units) else units <= thresholds.active_units_collapsed
+
+
 def _number(value) -> float:
     try:
         return float(value)

@@ -116,6 +116,7 @@ EPOCH_KEYS = (EPOCH, TRAIN_LOSS, TRAIN_RECON, TRAIN_KL, VAL_NELBO, VAL_RECON_NLL
 # What the sweep stores around a result (Optuna user attrs; the W&B summary holds the last four as well).
 CONFIG = "config"  # the trial's whole TrialConfig
 GRID_POINT = "grid_point"  # an enqueued grid trial's index in the grid
+BOUNDARY_GROUP = "boundary_group"  # a trial the boundary search queued: its group's index (sweep.boundary_search)
 RETRY_OF = "retry_of"  # a re-queued trial: the number of the interrupted trial it replaces
 RETRY_REASON = "retry_reason"  # ... and why that one was interrupted
 ARTIFACT_DIR = "artifact_dir"  # the trial's folder of artifacts

@@ -49,11 +49,14 @@ class Range(Strict):
 
 
 class SearchConfig(Strict):
-    method: Literal["grid", "tpe", "random"] = "grid"
+    method: Literal["grid", "tpe", "random", "boundary"] = "grid"
     n_trials: int | None = Field(None, ge=1)
     pruner: Literal["none", "median", "hyperband"] = "none"
     space: dict[str, Any] = Field(default_factory=dict)
-    include: list[dict[str, Any]] = Field(default_factory=list)  # grid only: extra points, e.g. {model: ae}
+    include: list[dict[str, Any]] = Field(default_factory=list)  # grid/boundary: extra points, e.g. {model: ae}
+    # boundary: bisect log β per group until the bracket's high/low is at most this, with at most this many runs
+    boundary_ratio: float = Field(1.25, gt=1)
+    boundary_trials: int = Field(8, ge=1)
     seed: int | None = None  # sampler seed (tpe/random); null: a fresh random seed
     startup_trials: int = Field(5, ge=0)  # finished trials before TPE models the space / the median pruner prunes
     objective: Literal["nelbo", "iwae_nll", "sample_fd"] = "nelbo"  # the trial value (sweep.objective)
@@ -87,30 +90,51 @@ class SweepConfig(Strict):
         return self.trial.flat()
 
     def grid_points(self) -> list[dict[str, Any]]:
-        """Every point of a grid search: the product of `space` (last key varies fastest), then each
-        `include` point. Every point names the same keys; a key a point leaves out takes the trial default."""
+        """The points queued when the study is created. Grid: the product of `space` (last key varies fastest),
+        then each `include` point; boundary: the `include` points only (the search adds the rest). Every point
+        names the same keys; a key a point leaves out takes the trial default."""
         import itertools
 
         dims = self.dimensions()
-        defaults = self.trial_defaults()
         extras = check_include(self)
-        keys = list(dict.fromkeys([*dims, *(key for point in extras for key in point)]))
-        points = [dict(zip(dims, values)) for values in itertools.product(*dims.values())]
+        points = [] if self.search.method == "boundary" else \
+            [dict(zip(dims, values)) for values in itertools.product(*dims.values())]
         unique: dict[str, dict[str, Any]] = {}
         for point in [*points, *extras]:
-            full = {key: point.get(key, defaults[key]) for key in keys}
+            full = self._full(point)
             unique.setdefault(json.dumps(full, sort_keys=True), full)
         return list(unique.values())
 
+    def boundary_groups(self) -> list[dict[str, Any]]:
+        """Boundary search: one group per combination of the `space` lists (every key but β), each with the
+        values its runs share (the keys every point names, `beta` excepted)."""
+        import itertools
+
+        lists = {key: values for key, values in self.dimensions().items() if key != "beta"}
+        return [{key: value for key, value in self._full(dict(zip(lists, values))).items() if key != "beta"}
+                for values in itertools.product(*lists.values())]
+
+    def _full(self, point: dict[str, Any]) -> dict[str, Any]:
+        """`point` with every key the study's points name (space and include keys), trial defaults filled in."""
+        defaults = self.trial_defaults()
+        keys = dict.fromkeys([*self.search.space, *(key for extra in self.search.include for key in extra)])
+        return {key: point.get(key, defaults[key]) for key in keys}
+
     def searched(self) -> dict[str, list[Any] | Range]:
-        """Every searched key with its values (grid: the distinct values over all points) or its Range."""
-        if self.search.method != "grid":
+        """Every searched key with its values (grid, boundary: the distinct values over all points and groups)
+        or its Range."""
+        if self.search.method not in ("grid", "boundary"):
             return self.dimensions()
-        values: dict[str, list[Any]] = {}
-        for point in self.grid_points():
+        points = self.grid_points()
+        if self.search.method == "boundary":
+            points += self.boundary_groups()
+        values: dict[str, list[Any] | Range] = {}
+        for point in points:
             for key, value in point.items():
                 if value not in values.setdefault(key, []):
                     values[key].append(value)
+        if self.search.method == "boundary":
+            values["beta"] = self.dimensions()["beta"]
         return values
 
 
@@ -131,7 +155,9 @@ def check_space(config: SweepConfig, source: str = "config") -> dict[str, list[A
         what = "empty grid: give at least one key with a list of values" if search.method == "grid" \
             else "empty search space: give at least one key"
         raise UserError(f"{where}: {what}")
-    if search.method != "grid" and search.n_trials is None:
+    if search.method == "boundary":
+        check_boundary(search, source)
+    elif search.method != "grid" and search.n_trials is None:
         raise UserError(f"{source}: search.n_trials: required for method {search.method!r} (an integer >= 1)")
     dims: dict[str, list[Any] | Range] = {}
     for key, spec in search.space.items():
@@ -147,16 +173,36 @@ def check_space(config: SweepConfig, source: str = "config") -> dict[str, list[A
             if len({json.dumps(value) for value in dims[key]}) != len(dims[key]):
                 raise UserError(f"{where}.{key}: repeated values {spec!r}")
         else:
-            need = "a list of values" if search.method == "grid" else "a list of values or {low, high, log}"
+            need = {"grid": "a list of values", "boundary": "a list of values (beta: {low, high, log: true})"}.get(
+                search.method, "a list of values or {low, high, log}")
             raise UserError(f"{where}.{key}: {search.method} needs {need} (got {spec!r})")
     return dims
+
+
+def check_boundary(search: SearchConfig, source: str) -> None:
+    """What the boundary search needs: β as a log range, no trial budget, no pruner, no `model` groups."""
+    where = f"{source}: search"
+    beta = search.space.get("beta")
+    if not isinstance(beta, dict) or beta.get("log") is not True:
+        raise UserError(f"{where}.space.beta: boundary needs a log range of raw β, e.g. "
+                        f"{{low: 0.01, high: 100, log: true}} (got {beta!r})")
+    if search.n_trials is not None:
+        raise UserError(f"{where}.n_trials: not used by method boundary; its budget is search.boundary_trials "
+                        f"runs per group")
+    if search.pruner != "none":
+        raise UserError(f"{where}.pruner: method boundary needs every run to finish (its verdict is the test "
+                        f"active units); use pruner: none")
+    if "model" in search.space:
+        raise UserError(f"{where}.space.model: an AE has no β to search; add AE baselines with search.include, "
+                        f"e.g. [{{model: ae}}]")
 
 
 def check_include(config: SweepConfig, source: str = "config") -> list[dict[str, Any]]:
     """The validated `search.include` points (grid only)."""
     search, defaults = config.search, config.trial.flat()
-    if search.include and search.method != "grid":
-        raise UserError(f"{source}: search.include: only for method grid (got method {search.method!r})")
+    if search.include and search.method not in ("grid", "boundary"):
+        raise UserError(f"{source}: search.include: only for methods grid and boundary (got method "
+                        f"{search.method!r})")
     points = []
     for index, point in enumerate(search.include):
         where = f"{source}: search.include[{index}]"
@@ -170,8 +216,8 @@ def check_include(config: SweepConfig, source: str = "config") -> list[dict[str,
 
 
 def _range(key: str, spec: dict[str, Any], method: str, where: str) -> Range:
-    if method == "grid":
-        raise UserError(f"{where}.{key}: grid needs a list of values, not a range (got {spec!r})")
+    if method == "grid" or (method == "boundary" and key != "beta"):
+        raise UserError(f"{where}.{key}: {method} needs a list of values, not a range (got {spec!r})")
     if field_kind(key) not in ("int", "float"):
         raise UserError(f"{where}.{key}: a {{low, high}} range needs a numeric key; give a list of values")
     try:

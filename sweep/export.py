@@ -3,7 +3,8 @@
     python -m sweep.export configs/default.yaml > wandb-sweep.yaml
     wandb sweep wandb-sweep.yaml && wandb agent <entity/project/sweep-id>
 
-Method mapping: grid -> grid, tpe -> bayes, random -> random (run_cap = n_trials). Searched keys become
+Method mapping: grid -> grid, tpe -> bayes, random -> random (run_cap = n_trials); boundary is refused (W&B has
+no adaptive bisection). Searched keys become
 `values` (lists) or distributions (`{low, high, log}`); every other trial key is a fixed `value`, so each W&B run
 carries the full config. Optuna pruning has no exact W&B equivalent and is not exported.
 """
@@ -18,6 +19,7 @@ from common.cli import OneLineParser, run_main
 from common.results import stored_key
 from sweep.cli import config_path
 from sweep.config import Range, SweepConfig, field_kind, load_config
+from common.errors import UserError
 from vae.config import deep_merge, parse_overrides
 
 WANDB_METHODS = {"grid": "grid", "tpe": "bayes", "random": "random"}
@@ -41,6 +43,10 @@ def parameter(key: str, dim: list[Any] | Range) -> dict[str, Any]:
 
 
 def wandb_sweep(config: SweepConfig) -> dict[str, Any]:
+    if config.search.method == "boundary":
+        raise UserError("search.method: boundary has no W&B sweep equivalent (W&B cannot choose the next β from "
+                        "the runs so far); run it with python -m sweep.launch, or export a grid: --set "
+                        "search.method=grid --set search.space.beta='[0.5, 1, 4]'")
     dims = config.dimensions()
     parameters = {key: parameter(key, dim) for key, dim in dims.items()}
     parameters.update({key: {"value": value} for key, value in config.trial_defaults().items() if key not in dims})

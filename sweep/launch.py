@@ -188,7 +188,8 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
     left = max(0, total - done)
     started = min(workers, max(1, left))  # a worker per trial left at most: each one costs a TensorFlow start
     tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, root, config.wandb.entity)
-    print(f"study {config.study!r} ({config.search.method}, {total} trials) in {mask(url)}; "
+    bound = "at most " if config.search.method == "boundary" else ""
+    print(f"study {config.study!r} ({config.search.method}, {bound}{total} trials) in {mask(url)}; "
           f"{started} worker{'s' if started > 1 else ''}"
           + (f" (not {workers}: {left} trial{'s' if left != 1 else ''} left)" if started < workers else "")
           + f"; W&B {tracker.mode}" + (f" -> {tracker.root / 'wandb'}" if tracker.mode == "offline" else ""),
@@ -200,7 +201,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
               flush=True)
     elif done:
         print(f"{done} of {total} trials already finished, resuming", flush=True)
-    progress = SweepProgress(study, total)
+    progress = SweepProgress(study, total, planned=planned_now(study, config))
     try:
         run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, started)
     finally:
@@ -214,6 +215,16 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
         print(f"(W&B online failed: {tracker.fell_back})")
     publish = tracker if done < total or republish else None
     return run_report(url, config, root, publish) if report else 0
+
+
+def planned_now(study, config: SweepConfig):
+    """A boundary search's total, re-counted after each trial (groups finish early); None for a fixed plan."""
+    if config.search.method != "boundary":
+        return None
+    from sweep.boundary_search import remaining
+    from sweep.storage import counted
+
+    return lambda: len(counted(study)) + remaining(study, config)
 
 
 def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:

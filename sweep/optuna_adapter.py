@@ -5,7 +5,8 @@ release that changes one fails that test instead of a sweep.
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat  # RDBStorage's heartbeat interface (no public alias)
@@ -51,5 +52,46 @@ def fail(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
 
 
 def enqueued_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The parameters a trial runs with: its drawn params, else (if it never drew them) those it was enqueued with."""
-    return dict(trial.params or trial.system_attrs.get(FIXED_PARAMS_ATTR) or {})
+    """The parameters a trial runs with: those it was enqueued with (complete from the moment it is queued, while
+    `params` fills one key at a time as the trial draws them), else its drawn params (a sampled trial)."""
+    return dict(trial.system_attrs.get(FIXED_PARAMS_ATTR) or trial.params or {})
+
+
+LOCK_NAMESPACE = 0x56414542  # "VAEB": the first key of the study lock's PostgreSQL advisory lock
+
+
+@contextmanager
+def study_lock(storage: optuna.storages.BaseStorage, study: optuna.Study,
+               call: Callable[..., Any] = lambda function: function()) -> Iterator[None]:
+    """Hold a lock on `study` while the body reads its trials and enqueues new ones, so that launchers on other
+    machines do the same one after another: a PostgreSQL transaction-level advisory lock on (LOCK_NAMESPACE,
+    the study's id), on a connection of the storage's engine of its own, taken through `call` (a retry policy).
+    Optuna's own writes take row locks (creating a trial locks the study's row), which an advisory lock does not
+    touch, so the body may write. The server releases the lock when the transaction ends, or when the
+    connection drops (a launcher killed, the database restarted).
+    Other databases: no lock (SQLite serves one launcher; several launchers need PostgreSQL)."""
+    engine = getattr(storage, "engine", None)
+    if engine is None or engine.dialect.name != "postgresql":
+        yield
+        return
+    import sqlalchemy
+
+    def acquire() -> sqlalchemy.engine.Connection:
+        connection = engine.connect()
+        try:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:namespace, :study)"),
+                               {"namespace": LOCK_NAMESPACE, "study": study._study_id})
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    connection = call(acquire)
+    try:
+        yield
+    finally:
+        try:
+            connection.rollback()  # ends the transaction: releases the lock (it wrote nothing)
+            connection.close()
+        except sqlalchemy.exc.DBAPIError:
+            pass  # the connection is gone, and with it the lock

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from tqdm import tqdm
@@ -18,8 +18,8 @@ STATE_NAMES = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed", "RUNNIN
 class SweepProgress:
     """Trials finished / planned (study-wide, so other workers' trials count), best value, ETA."""
 
-    def __init__(self, study: optuna.Study, total: int):
-        self.study = study
+    def __init__(self, study: optuna.Study, total: int, planned: Callable[[], int] | None = None):
+        self.study, self.planned = study, planned  # planned: the total, re-counted after each trial
         self.bar = tqdm(total=total, initial=min(total, len(counted(study))), desc=f"sweep {study.study_name}",
                         unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
         self.current = ""
@@ -47,6 +47,8 @@ class SweepProgress:
     def trial_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """After each trial this launcher handed out."""
         self.current = ""
+        if self.planned is not None:
+            self.bar.total = self.planned()
         done = min(self.bar.total, len(counted(study)))
         self.bar.update(max(0, done - self.bar.n))
         if trial.state.name != "COMPLETE":

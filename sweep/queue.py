@@ -2,7 +2,8 @@
 
 A launcher (one `python -m sweep.launch`) is the only process on its machine that takes trials from the study:
 grid points are popped from the queue (WAITING -> RUNNING, a row-locked update), TPE/random trials are asked
-for while the budget lasts. Parameters are drawn right away, so an interrupted trial can be re-queued with them.
+for while the budget lasts, a boundary search queues each group's next β when the queue is empty
+(`sweep.boundary_search`). Parameters are drawn right away, so an interrupted trial can be re-queued with them.
 The trial then runs in the launcher itself (`--workers 1`) or in one of its worker processes (`sweep.pool`).
 
 A trial that ends by Ctrl-C / SIGTERM, or whose worker process dies, is failed with a `fail_reason` and
@@ -17,7 +18,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from sweep import optuna_adapter
+from sweep import boundary_search, optuna_adapter
 from sweep.config import SweepConfig
 from sweep.failures import classify
 from sweep.search import suggest
@@ -31,7 +32,11 @@ def next_trial(study: optuna.Study, storage: optuna.storages.BaseStorage,
     """The next trial for this launcher, marked RUNNING with its parameters drawn; None if nothing is left
     to start (other launchers may still be running trials)."""
     cap = config.search.n_trials
-    if config.search.method == "grid":
+    if config.search.method == "boundary":  # the include points, re-queued runs, then each group's next β
+        trial = pop_waiting(study, storage)
+        if trial is None and boundary_search.refill(study, storage, config):
+            trial = pop_waiting(study, storage)
+    elif config.search.method == "grid":
         if cap is not None and len(counted(study)) >= cap:
             return None
         trial = pop_waiting(study, storage)

@@ -42,7 +42,10 @@ def grid_params(config: SweepConfig) -> list[dict[str, Any]]:
 def distributions(config: SweepConfig) -> dict[str, optuna.distributions.BaseDistribution]:
     result: dict[str, optuna.distributions.BaseDistribution] = {}
     for key, dim in config.searched().items():
-        if isinstance(dim, Range):
+        if isinstance(dim, Range) and config.search.method == "boundary":  # wide enough for the include points
+            betas = [dim.low, dim.high, *(point[key] for point in config.grid_points())]
+            result[key] = optuna.distributions.FloatDistribution(min(betas), max(betas), log=True)
+        elif isinstance(dim, Range):
             if field_kind(key) == "int":
                 result[key] = optuna.distributions.IntDistribution(
                     int(dim.low), int(dim.high), log=dim.log, step=int(dim.step or 1))
@@ -89,7 +92,10 @@ def make_pruner(config: SweepConfig) -> optuna.pruners.BasePruner:
 
 
 def planned_trials(config: SweepConfig) -> int:
-    """How many finished trials make the sweep complete: the grid size (capped by n_trials) or n_trials."""
+    """How many finished trials make the sweep complete: the grid size (capped by n_trials) or n_trials; for a
+    boundary search the most it may run (the include points and `boundary_trials` per group)."""
+    if config.search.method == "boundary":
+        return len(config.grid_points()) + len(config.boundary_groups()) * config.search.boundary_trials
     if config.search.method == "grid":
         size = len(config.grid_points())
         return min(size, config.search.n_trials) if config.search.n_trials else size

@@ -14,7 +14,7 @@ killed) is failed by the next launcher that looks and re-queued with the same pa
 from __future__ import annotations
 
 import time
-from common.results import RETRY_OF, RETRY_REASON
+from common.results import BOUNDARY_GROUP, RETRY_OF, RETRY_REASON
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,8 @@ def study_attrs(config: SweepConfig) -> dict[str, Any]:
                              "trial_defaults": config.trial_defaults(), "objective": config.search.objective}
     if config.search.method == "grid":
         attrs["grid_size"] = len(config.grid_points())
+    if config.search.method == "boundary":
+        attrs["boundary"] = {"ratio": config.search.boundary_ratio, "trials": config.search.boundary_trials}
     return attrs
 
 
@@ -130,7 +132,7 @@ def open_study(config: SweepConfig, url: str) -> tuple[optuna.Study, RetryingSto
             for key, value in attrs.items():
                 study.set_user_attr(key, value)
             study.set_metric_names([f"test {config.search.objective}"])  # the dashboard's label of the value
-            if config.search.method == "grid":
+            if config.search.method in ("grid", "boundary"):  # boundary: its include points
                 enqueue_grid(study, config)
             study.set_user_attr("ready", True)
     return study, storage
@@ -181,9 +183,9 @@ def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
-    """Queue a fresh trial with the interrupted `trial`'s parameters (and grid point)."""
+    """Queue a fresh trial with the interrupted `trial`'s parameters (and grid point or boundary group)."""
     params = optuna_adapter.enqueued_params(trial)
-    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT,) if key in trial.user_attrs}
+    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT, BOUNDARY_GROUP) if key in trial.user_attrs}
     study.enqueue_trial(params, user_attrs={**attrs, RETRY_OF: trial.number, RETRY_REASON: reason})
 
 

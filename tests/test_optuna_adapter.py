@@ -63,11 +63,15 @@ def test_claim_moves_a_waiting_trial_to_running_for_one_caller_only(study, url):
 
 
 @pins("optuna", ADAPTER)
-def test_enqueued_params_survive_a_trial_that_never_drew_them(study):
+def test_enqueued_params_are_complete_before_and_while_a_trial_draws_them(study):
     study.enqueue_trial({"x": 1.5, "n": 3})
     study.ask()  # taken, but no suggest_* yet
     frozen = study.get_trials(deepcopy=False)[0]
     assert frozen.params == {} and optuna_adapter.enqueued_params(frozen) == {"x": 1.5, "n": 3}
+    taken = optuna_adapter.attach(study, optuna_adapter.trial_id(frozen))
+    taken.suggest_float("x", 0, 2)  # half-way through drawing them (another launcher may read it now)
+    frozen = study.get_trials(deepcopy=False)[0]
+    assert frozen.params == {"x": 1.5} and optuna_adapter.enqueued_params(frozen) == {"x": 1.5, "n": 3}
 
 
 @pins("optuna", ADAPTER)
