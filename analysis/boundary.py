@@ -1,144 +1,151 @@
-"""Where collapse begins: the effective-β boundary per arch and latent size, estimated from the runs.
+"""Where collapse begins, per group of the study: the effective-β boundary, `collapse_boundary.csv` and its prose.
 
-Per group the runs are split into collapsed and not collapsed (healthy or partial). Then:
-- `bracket`: every collapsed run has a larger effective β than every other run. The boundary lies between the
-  largest not-collapsed and the smallest collapsed effective β; the estimate is their geometric mean.
-- `logistic`: the two overlap. P(collapsed) = sigmoid(b0 + b1 log10 β_eff) is fitted by maximum likelihood; the
-  boundary is where P = 1/2 (log10 β = -b0/b1), with a 95% interval from the delta method on the fit's covariance.
-- `overlap`: they overlap only in a narrow zone (nearly separable data, e.g. seeds of one configuration that
-  disagree), where the fit's interval is unbounded: the boundary lies in the zone between the smallest collapsed
-  and the largest not-collapsed effective β (outside it every run agrees); the estimate is its geometric mean.
-- `above` / `below`: no collapsed run (the boundary is above the largest β tried) or no working run (below the
-  smallest); `unordered`: collapse does not become more likely with β in this group.
+Groups: one per combination of the searched keys but β (`reduction` included, with `arch` and `latent_dim` always
+shown); seeds are pooled (runs of several seeds that disagree give the logistic or overlap estimate). Only finished
+VAE runs that recorded their active units count.
+
+The criterion is "no active unit" (`common.collapse.no_active_units`: test active units at or below the collapse
+flag's threshold, 0), not the whole collapse flag. The flag also calls a run collapsed when its reconstructions
+barely differ (recon_diversity below its threshold) while some units are still active: a symptom that comes and
+goes with training length, where AU = 0 is the posterior itself at the prior (what the linear-Gaussian theory
+predicts, and what the boundary search bisects on). Every AU = 0 run is flagged collapsed, so the flag's
+collapse begins at or below this boundary; the prose counts the runs in between.
+
+The estimate per group is `common.boundary.locate` on effective β (bracket / logistic / overlap / above / below /
+unordered). In `collapse_boundary.csv`, `low` ≤ `estimate` ≤ `high`: the largest working and the smallest
+collapsed effective β of a bracket, the 95 % interval of a logistic fit, the zone of an overlap; for `above` only
+`low` (the largest β tried), for `below` only `high`; NaN where a side is missing.
 """
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import expit
 
-from common.collapse import COLLAPSED, HEALTHY, PARTIAL
+from analysis.effective_beta import boundary_agreement
 from analysis.numbers import count, fmt, plural, span, table
+from common.boundary import LOCATED, Boundary, locate  # noqa: F401 - the estimator, re-exported for the report
+from common.collapse import COLLAPSED, Thresholds
 
-Z95 = 1.959964
-MAX_DECADES = 2.0  # a logistic interval wider than this (in log10 β) is reported as the overlap zone instead
-
-
-@dataclass(frozen=True)
-class Boundary:
-    method: str  # bracket | logistic | above | below | unordered | none
-    runs: int
-    collapsed: int
-    largest_working: float  # largest effective β of a run that did not collapse (NaN: none)
-    smallest_collapsed: float  # NaN: none
-    estimate: float = math.nan
-    low: float = math.nan
-    high: float = math.nan
-
-    @property
-    def located(self) -> bool:
-        return self.method in ("bracket", "logistic", "overlap")
+CSV_NAME = "collapse_boundary.csv"
+SHOWN = ("arch", "latent_dim", "reduction")  # group columns in every table, searched or not
+POOLED = {"beta", "seed", "model"}  # never group keys: the swept axis, replicates, and the AE (no KL)
+CSV_COLUMNS = ("low", "estimate", "high", "method", "trials")
 
 
-def logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood (b0, b1) of P(y=1) = sigmoid(b0 + b1 x) and their covariance (inverse Fisher info)."""
-    design = np.column_stack([np.ones_like(x), x])
-
-    def loss(coef: np.ndarray) -> tuple[float, np.ndarray]:
-        eta = design @ coef
-        p = expit(eta)
-        return float(np.sum(np.logaddexp(0, eta) - y * eta)), design.T @ (p - y)
-
-    coef = minimize(loss, np.zeros(2), jac=True, method="BFGS").x
-    p = expit(design @ coef)
-    info = design.T @ (design * (p * (1 - p))[:, None])
-    return coef, np.linalg.pinv(info)
+def group_keys(df: pd.DataFrame) -> list[str]:
+    """`arch`, `latent_dim`, `reduction`, then every other searched key but β, seed and model."""
+    space = df.attrs.get("study_attrs", {}).get("search_space") or {}
+    searched = list(space) if space else list(df.attrs.get("swept", []))
+    keys = [*SHOWN, *sorted(key for key in searched if key not in POOLED and key not in SHOWN)]
+    return [key for key in keys if key in df]
 
 
-def locate(effective_beta: np.ndarray, collapsed: np.ndarray) -> Boundary:
-    beta = np.asarray(effective_beta, dtype=float)
-    bad = np.asarray(collapsed, dtype=bool)
-    keep = np.isfinite(beta) & (beta > 0)
-    beta, bad = beta[keep], bad[keep]
-    good_max = float(beta[~bad].max()) if (~bad).any() else math.nan
-    bad_min = float(beta[bad].min()) if bad.any() else math.nan
-    base = dict(runs=int(len(beta)), collapsed=int(bad.sum()), largest_working=good_max, smallest_collapsed=bad_min)
-    if not len(beta):
-        return Boundary("none", **base)
-    if not bad.any():
-        return Boundary("above", **base)
-    if bad.all():
-        return Boundary("below", **base)
-    if good_max < bad_min:
-        return Boundary("bracket", **base, estimate=math.sqrt(good_max * bad_min), low=good_max, high=bad_min)
-    x = np.log10(beta)
-    coef, cov = logistic_fit(x, bad.astype(float))
-    if coef[1] <= 0:
-        return Boundary("unordered", **base)
-    center = -coef[0] / coef[1]
-    gradient = np.array([-1 / coef[1], coef[0] / coef[1] ** 2])
-    se = math.sqrt(max(float(gradient @ cov @ gradient), 0.0))
-    if 2 * Z95 * se > MAX_DECADES or not math.isfinite(se):
-        return Boundary("overlap", **base, estimate=math.sqrt(good_max * bad_min), low=bad_min, high=good_max)
-    return Boundary("logistic", **base, estimate=float(10 ** center), low=float(10 ** (center - Z95 * se)),
-                    high=float(10 ** (center + Z95 * se)))
+def judged(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished VAE runs with recorded active units and an effective β, with `no_units` (the criterion)."""
+    done = df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
+    units = pd.to_numeric(done["test/active_units"], errors="coerce")
+    done = done[units.notna() & pd.to_numeric(done["effective_beta"], errors="coerce").gt(0)]
+    limit = Thresholds(**df.attrs.get("thresholds", {})).active_units_collapsed
+    return done.assign(no_units=pd.to_numeric(done["test/active_units"]) <= limit)
 
 
-def boundaries(df: pd.DataFrame, by: tuple[str, ...] = ("arch", "latent_dim")) -> pd.DataFrame:
-    """One row per group of finished VAE runs: the group's keys and the fields of its `Boundary`."""
-    vae = df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
-    vae = vae[vae["status"].isin([COLLAPSED, PARTIAL, HEALTHY])]
-    keys = [name for name in by if name in vae and vae[name].notna().any()]
+def _label(value):
+    return json.dumps(value) if isinstance(value, (list, tuple, np.ndarray)) else value
+
+
+def boundaries(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per group: its keys, the `Boundary` fields, `located`, `trials`, and `low`/`high` set to the
+    largest working / smallest collapsed β for `above` / `below` (the side the data do show)."""
+    runs = judged(df)
+    keys = group_keys(df)
+    if runs.empty:
+        return pd.DataFrame(columns=[*keys, "method", "runs", "located", *CSV_COLUMNS])
+    labels = runs[keys].map(_label) if keys else runs[[]]
     rows = []
-    groups = vae.groupby(keys, sort=True) if keys else [((), vae)]
-    for key, part in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        found = locate(part["effective_beta"].to_numpy(dtype=float), (part["status"] == COLLAPSED).to_numpy())
-        rows.append({**dict(zip(keys, key)), **found.__dict__, "located": found.located})
+    groups = labels.groupby(keys, sort=True, dropna=False).groups if keys else {(): runs.index}
+    for key, index in groups.items():
+        part = runs.loc[index]
+        found = locate(part["effective_beta"].to_numpy(dtype=float), part["no_units"].to_numpy())
+        row = {**dict(zip(keys, key if isinstance(key, tuple) else (key,))), **found.__dict__,
+               "located": found.located, "trials": found.runs}
+        if found.method == "above":
+            row["low"] = found.largest_working
+        elif found.method == "below":
+            row["high"] = found.smallest_collapsed
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
+def write_csv(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """`collapse_boundary.csv`: the group keys, low, estimate, high (effective β), method, trials."""
+    found = boundaries(df)
+    keys = [column for column in found.columns if column in group_keys(df)]
+    table_ = found[[*keys, *CSV_COLUMNS]]
+    table_.to_csv(path, index=False)
+    return table_
+
+
 BOUNDARY_HOW = {"bracket": "between the largest working and the smallest collapsed run",
-                "logistic": "logistic fit, 95% interval", "overlap": "seeds/runs disagree in this range"}
+                "logistic": "logistic fit, 95% interval", "overlap": "runs disagree in this range"}
 
 
 def _boundary_cell(row: pd.Series) -> tuple[str, str]:
     if row["method"] == "above":
-        return f"not located: no run collapsed (largest effective β tried {fmt(row['largest_working'])})", ""
+        return f"not located: no run lost its last unit (largest effective β tried {fmt(row['low'])})", ""
     if row["method"] == "below":
-        return f"not located: every run collapsed (smallest effective β tried {fmt(row['smallest_collapsed'])})", ""
+        return f"not located: every run lost all units (smallest effective β tried {fmt(row['high'])})", ""
     if row["method"] in ("unordered", "none"):
-        return "not located: collapse does not grow with effective β here", ""
+        return "not located: losing all units does not grow with effective β here", ""
     interval = fmt(row["low"]) if np.isclose(row["low"], row["high"]) else f"{fmt(row['low'])}–{fmt(row['high'])}"
     return f"≈ {fmt(row['estimate'])} ({interval})", BOUNDARY_HOW[row["method"]]
 
 
+def _flag_gap(df: pd.DataFrame) -> str:
+    """How the collapse flag and the AU = 0 criterion differ on these runs."""
+    runs = judged(df)
+    between = runs[(runs["status"] == COLLAPSED) & ~runs["no_units"]]
+    if between.empty:
+        return ("Every run flagged collapsed here has no active unit, so the flag and this criterion agree on "
+                "these runs.")
+    return (f"{plural(len(between), 'run')} flagged collapsed still {'has' if len(between) == 1 else 'have'} "
+            f"active units (effective β {span(between['effective_beta'])}; their reconstructions barely differ): "
+            f"the flag's collapse begins below this boundary, where the last unit switches off.")
+
+
 def findings(df: pd.DataFrame) -> str:
-    """Where collapse begins, per arch and latent size: the effective-β boundary and how it was located."""
+    """Where collapse begins, per group: the effective-β boundary on AU = 0, how it was located, and whether
+    the `mean` and `sum` rows agree (analysis.effective_beta)."""
     found = boundaries(df)
     if found.empty:
-        return "**Where collapse begins**: no finished VAE runs with a collapse verdict."
-    keys = [name for name in ("arch", "latent_dim") if name in found]
+        return "**Where collapse begins**: no finished VAE runs with recorded active units."
+    keys = [key for key in group_keys(df) if key in found]
     rows = []
     for _, row in found.iterrows():
         boundary, how = _boundary_cell(row)
-        rows.append({**{name: row[name] for name in keys}, "runs": count(int(row["runs"])),
-                     "collapsed": count(int(row["collapsed"])), "collapse begins at effective β": boundary,
-                     "how": how})
+        ratio = row["high"] / row["low"] if row["located"] else math.nan
+        rows.append({**{key: row[key] for key in keys}, "runs": count(int(row["runs"])),
+                     "AU = 0": count(int(row["collapsed"])), "last unit switches off at effective β": boundary,
+                     "high/low": fmt(ratio) if math.isfinite(ratio) else "–", "how": how})
     located = found[found["located"]]
-    text = (f"**Where collapse begins** (effective β, per {' and '.join(keys) or 'study'}): located for "
-            f"{len(located)} of {plural(len(found), 'group')}")
+    text = (f"**Where collapse begins** (the effective β at which the last latent unit switches off, per "
+            f"{', '.join(keys) or 'study'}; `{CSV_NAME}`): located for {len(located)} of "
+            f"{plural(len(found), 'group')}")
     if not located.empty:
         text += f", {'estimates ' if len(located) > 1 else 'at '}{span(located['estimate'])}"
+    target = df.attrs.get("study_attrs", {}).get("boundary", {}).get("ratio")
+    if target and not located.empty:
+        text += (f"; the boundary search narrows each bracket to high/low ≤ {fmt(target)}, reached in "
+                 f"{count(int((located['high'] / located['low'] <= target * (1 + 1e-9)).sum()))} of "
+                 f"{count(len(located))}")
     missing = found[~found["located"]]
     if not missing.empty:
         text += (f". In {plural(len(missing), 'group')} the data cannot locate it: "
-                 f"{int((missing['method'] == 'above').sum())} with no collapsed run (the boundary lies above the "
-                 f"largest β tried), {int((missing['method'] == 'below').sum())} with no working run")
+                 f"{int((missing['method'] == 'above').sum())} with no run at AU = 0 (the boundary lies above the "
+                 f"largest β tried), {int((missing['method'] == 'below').sum())} with every run at AU = 0")
     text += (". A wide range means no run was tried between the last working and the first collapsed β; more "
-             "trials there would narrow it.\n\n")
-    return text + table(pd.DataFrame(rows))
+             f"trials there would narrow it. {_flag_gap(df)}\n\n")
+    return text + table(pd.DataFrame(rows)) + boundary_agreement(found, keys)

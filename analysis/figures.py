@@ -25,9 +25,10 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import NullFormatter, NullLocator  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
-from analysis.boundary import boundaries  # noqa: E402
+from analysis.axes import MAX_LEVELS, label_stacks, log_colorbar, log_x, stack_note, stacks  # noqa: E402
+from analysis.boundary import boundaries, judged  # noqa: E402
 from common.collapse import Thresholds  # noqa: E402
 from analysis.images import reconstruction_grid  # noqa: E402
 from analysis.numbers import fmt  # noqa: E402
@@ -36,9 +37,9 @@ from analysis.tables import kl_matrix, kl_selection  # noqa: E402
 STATUS_COLORS = {"healthy": "#2a9d55", "partial": "#e9a23b", "collapsed": "#d1495b", "ae": "#3d6fb6",
                  "unknown": "#888888"}
 BETA_LABEL = {"beta": "β", "effective_beta": "effective β (β·pixels for mean)"}
-MAX_LEVELS = 12  # more distinct β values than this are binned
 BIN_DECADES = 0.25
 MANY = 300  # scatters with more points are drawn small and translucent
+SIZES = (2.2, 1.0, 0.7, 0.5)  # marker areas per reduction (mean first): a sum run on a mean run shows both
 
 
 def to_png(fig: Figure, dpi: int = 90) -> bytes:
@@ -72,22 +73,6 @@ def _category(series: pd.Series) -> pd.Series:
                       else str(value))
 
 
-def _log_x(ax, values: pd.Series) -> None:
-    """Log x axis; under two decades, ticks at (a few of) the values with plain labels instead of the minor
-    ticks matplotlib would label (3×10⁰, 4×10⁰, ... colliding)."""
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    if values.empty or not (values > 0).all():
-        return
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    low, high = values.min(), values.max()
-    if high / low < 100:
-        distinct = np.unique(values)
-        ticks = distinct if len(distinct) <= 5 else np.geomspace(low, high, 4)
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(ticks, [fmt(tick) for tick in ticks])
-
-
 def _binned(data: pd.DataFrame, x: str) -> tuple[pd.DataFrame, bool]:
     """`x` replaced by the geometric centre of its quarter-decade bin when it has more than MAX_LEVELS values."""
     values = pd.to_numeric(data[x], errors="coerce")
@@ -113,17 +98,6 @@ def _band_title(binned: bool, x: str) -> str:
     return f"({what}lines: median over seeds/runs, band: min–max)"
 
 
-def _log_colorbar(fig: Figure, mappable, ax, label: str, values: pd.Series) -> None:
-    """A colour bar for a LogNorm; plain labels at a few values when the range is under two decades."""
-    bar = fig.colorbar(mappable, ax=ax, label=label)
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    if not values.empty and values.min() > 0 and values.max() / values.min() < 100:
-        distinct = np.unique(values)
-        ticks = distinct if len(distinct) <= 5 else np.geomspace(values.min(), values.max(), 4)
-        bar.ax.yaxis.set_minor_locator(NullLocator())
-        bar.set_ticks(ticks, labels=[fmt(tick) for tick in ticks])
-
-
 def _point_style(n: int) -> dict:
     return {"s": 12, "alpha": 0.45, "linewidth": 0} if n > MANY else {"s": 60, "alpha": 0.9}
 
@@ -131,6 +105,7 @@ def _point_style(n: int) -> dict:
 def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     """Active units (top) and KL (bottom) against β, one column per reduction × arch, colour = latent_dim."""
     data = vaes(frame)
+    swept = data[x]
     data["latent_dim "] = _category(data["latent_dim"])
     order = _numeric_order(data["latent_dim "])
     data, binned = _binned(data, x)
@@ -147,7 +122,7 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
             sns.lineplot(data=part, x=x, y=metric, hue="latent_dim ", hue_order=order, style="latent_dim ",
                          style_order=order, markers=True, dashes=False, palette="viridis", estimator="median",
                          errorbar=("pi", 100), ax=ax, legend=(row == 0 and col == len(combos) - 1))
-            _log_x(ax, data[x])
+            log_x(ax, swept)
             ax.set_ylabel(label if col == 0 else "")
             ax.set_xlabel(BETA_LABEL.get(x, x) if row == 1 else "")
             if row == 0:
@@ -169,11 +144,12 @@ def recon_diversity_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     if data.empty:
         return _empty(fig, ax, "no finished VAE trials")
     data["arch "] = _category(data["arch"])
+    swept = data[x]
     data, binned = _binned(data, x)
     sns.lineplot(data=data, x=x, y="test/recon_diversity", hue="reduction", style="arch ", markers=True,
                  estimator="median", errorbar=("pi", 100), ax=ax)
     ax.axhline(_thresholds(frame).recon_diversity_collapsed, ls="--", color="grey", lw=1)
-    _log_x(ax, data[x])
+    log_x(ax, swept)
     ax.set(xlabel=BETA_LABEL.get(x, x), ylabel="recon diversity (var of recons / var of data)",
            title=f"Reconstruction diversity vs {BETA_LABEL.get(x, x)}\n{_band_title(binned, x)}")
     return fig
@@ -181,49 +157,73 @@ def recon_diversity_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
 
 def collapse_vs_effective_beta(frame: pd.DataFrame) -> Figure:
     """Left: recon diversity against effective β (`mean` runs are `sum` runs with β × pixels, so both reductions
-    fall on one axis). Right, one panel per arch: each run at (effective β, latent_dim), coloured by status, with
-    the estimated collapse boundary per latent size (analysis.boundary) drawn as a black bar with its range."""
+    fall on one axis); runs at the same spot are drawn once with their count. Right, one panel per arch: each run
+    at (effective β, latent_dim × reduction), coloured by status, hollow where it still has active units, with
+    the boundary of analysis.boundary (last unit switched off) per group as a black tick and its range as a bar."""
     data = vaes(frame)
     data = data[data["effective_beta"].notna()] if not data.empty else data
     archs = sorted(data["arch"].astype(str).unique()) if not data.empty else ["-"]
-    fig = Figure(figsize=(4.6 * (1 + len(archs)), 4.4), layout="constrained")
+    fig = Figure(figsize=(4.8 * (1 + len(archs)), 4.6), layout="constrained")
     axes = fig.subplots(1, 1 + len(archs), squeeze=False)[0]
     if data.empty:
         return _empty(fig, axes[0], "no effective β recorded")
     statuses = [name for name in ("healthy", "partial", "collapsed", "unknown") if (data["status"] == name).any()]
     style = _point_style(len(data))
-    sns.scatterplot(data=data, x="effective_beta", y="test/recon_diversity", hue="status", hue_order=statuses,
-                    palette=STATUS_COLORS, style="reduction", ax=axes[0], **style)
+    spots = stacks(data.dropna(subset=["test/recon_diversity"]).assign(reduction=data["reduction"].astype(str)),
+                   "effective_beta", "test/recon_diversity", log_x=True, by=("reduction", "status"))
+    for marker, size, (reduction, part) in zip("os^D", SIZES, spots.groupby("reduction")):
+        for status in statuses:
+            points = part[part["status"] == status]
+            axes[0].scatter(points["effective_beta"], points["test/recon_diversity"], color=STATUS_COLORS[status],
+                            marker=marker, label=f"{status}, {reduction}", **{**style, "s": style["s"] * size})
     axes[0].axhline(_thresholds(frame).recon_diversity_collapsed, ls="--", color="grey", lw=1)
-    _log_x(axes[0], data["effective_beta"])
-    axes[0].set(xlabel=BETA_LABEL["effective_beta"], ylabel="recon diversity")
-    found = boundaries(data.assign(arch=data["arch"].astype(str)))
-    latents = sorted(pd.to_numeric(data["latent_dim"], errors="coerce").dropna().unique())
-    position = {latent: i for i, latent in enumerate(latents)}
+    log_x(axes[0], data["effective_beta"])
+    stacked = label_stacks(axes[0], spots, "effective_beta", "test/recon_diversity")
+    axes[0].set(xlabel=BETA_LABEL["effective_beta"], ylabel="recon diversity",
+                title=f"recon diversity{stack_note(stacked)}")
+    axes[0].title.set_fontsize(9)
+    axes[0].legend(fontsize=7, loc="upper right")
+    judged_runs = judged(frame)
+    no_units = judged_runs["no_units"].reindex(data.index).fillna(False).astype(bool)
+    found = boundaries(frame)
+    rows = sorted({(float(latent), str(reduction)) for latent, reduction
+                   in zip(pd.to_numeric(data["latent_dim"], errors="coerce"), data["reduction"])
+                   if latent == latent})
+    position = {row: i for i, row in enumerate(rows)}
     jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(data))
-    data = data.assign(row=pd.to_numeric(data["latent_dim"], errors="coerce").map(position) + jitter)
+    keys = list(zip(pd.to_numeric(data["latent_dim"], errors="coerce").astype(float), data["reduction"].astype(str)))
+    data = data.assign(row=[position.get(key, np.nan) for key in keys] + jitter)
     for ax, arch in zip(axes[1:], archs):
         part = data[data["arch"].astype(str) == arch]
         for status in statuses:
             points = part[part["status"] == status]
-            ax.scatter(points["effective_beta"], points["row"], color=STATUS_COLORS[status], label=status,
-                       **{**style, "s": style["s"] * 0.6})
-        drawn = found[found["arch"] == arch] if "arch" in found else found
+            filled = no_units.loc[points.index] | (status != "collapsed")
+            ax.scatter(points["effective_beta"][filled], points["row"][filled], color=STATUS_COLORS[status],
+                       label=status, **{**style, "s": style["s"] * 0.6})
+            if (~filled).any():
+                ax.scatter(points["effective_beta"][~filled], points["row"][~filled], facecolors="none",
+                           edgecolors=STATUS_COLORS[status], label=f"{status}, units still active",
+                           **{**style, "s": style["s"] * 0.6, "linewidth": 1.2})
+        drawn = found[found["arch"].astype(str) == arch] if "arch" in found else found
         for _, edge in drawn[drawn["located"]].iterrows():
-            y = position.get(edge.get("latent_dim"), 0)
+            y = position.get((float(edge.get("latent_dim", np.nan)), str(edge.get("reduction"))), None)
+            if y is None:
+                continue
             ax.plot([edge["low"], edge["high"]], [y, y], color="black", lw=2, solid_capstyle="butt")
             ax.plot([edge["estimate"]] * 2, [y - 0.4, y + 0.4], color="black", lw=2.5)
-        _log_x(ax, data["effective_beta"])
-        ax.set_yticks(range(len(latents)), [f"{latent:g}" for latent in latents])
-        ax.set(xlabel=BETA_LABEL["effective_beta"], ylabel="latent_dim", title=f"arch={arch}")
-    axes[-1].legend(loc="lower right", fontsize=8)
-    fig.suptitle("Collapse against effective β (sum and mean on one axis); black: estimated collapse boundary "
-                 "per latent size (tick) and its range (bar)")
+        log_x(ax, data["effective_beta"])
+        ax.set_yticks(range(len(rows)), [f"{latent:g}, {reduction}" for latent, reduction in rows])
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.set(xlabel=BETA_LABEL["effective_beta"], ylabel="latent_dim, reduction", title=f"arch={arch}")
+    axes[-1].legend(loc="lower right", fontsize=7)
+    fig.suptitle("Collapse against effective β (sum and mean on one axis); black: where the last latent unit "
+                 "switches off, per group (tick: estimate, bar: its range)")
     return fig
 
 
 def rate_distortion(frame: pd.DataFrame) -> Figure:
-    """Rate (KL) against distortion (recon NLL); colour = β (log scale), marker = reduction."""
+    """Rate (KL) against distortion (recon NLL); colour = β (log scale), marker = reduction; runs at the same spot
+    (collapsed runs: KL ≈ 0, the same NLL) are drawn once, coloured by their smallest β, with their count."""
     data = vaes(frame).dropna(subset=["test/kl", "test/recon_nll"])
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.subplots()
@@ -232,13 +232,18 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
     betas = data["beta"].astype(float)
     norm = LogNorm(betas.min(), betas.max()) if betas.min() > 0 and betas.max() > betas.min() else None
     style = _point_style(len(data))
-    for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
+    spots = stacks(data.sort_values("beta").assign(reduction=data["reduction"].astype(str)), "test/kl",
+                   "test/recon_nll", by=("reduction",))
+    for marker, size, (reduction, part) in zip("os^D", SIZES, spots.groupby("reduction")):
         points = ax.scatter(part["test/kl"], part["test/recon_nll"], c=part["beta"].astype(float), norm=norm,
-                            cmap="viridis", marker=marker, label=f"reduction={reduction}", **style)
-    _log_colorbar(fig, points, ax, "β (log scale)", betas)
+                            cmap="viridis", marker=marker, label=f"reduction={reduction}",
+                            **{**style, "s": style["s"] * size})
+    stacked = label_stacks(ax, spots, "test/kl", "test/recon_nll")
+    log_colorbar(fig, points, ax, "β (log scale)", betas)
     ax.legend(fontsize=8)
     ax.set(xlabel="rate: KL(q(z|x) || p(z)) (nats)", ylabel="distortion: recon NLL (nats)",
-           title="Rate–distortion plane")
+           title=f"Rate–distortion plane{stack_note(stacked, ', coloured by their smallest β')}")
+    ax.title.set_fontsize(10)
     return fig
 
 
@@ -276,7 +281,7 @@ def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
     for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
         points = ax.scatter(part["x"], part["y"], c=color[part.index], norm=norm, cmap="viridis", marker=marker,
                             label=f"reduction={reduction}", edgecolors="black", **{**style, "linewidth": 0.3})
-    _log_colorbar(fig, points, ax, "effective β (log scale)", color)
+    log_colorbar(fig, points, ax, "effective β (log scale)", color)
     top = float(latent.max())
     ax.plot([latent.min(), top], [latent.min(), top], ls="--", color="grey", lw=1)
     ax.set_xscale("log", base=2)

@@ -41,7 +41,7 @@ THRESHOLDS = {source.thresholds or {}!r}  # collapse-flag thresholds (common.col
 
 from IPython.display import HTML, Image, Markdown, display
 
-from analysis import figures, narrative, tables
+from analysis import effective_beta, figures, narrative, tables
 from common.collapse import Thresholds
 from analysis.load import load
 
@@ -103,6 +103,7 @@ def overregularization(source: Source, redacted_storage: str | None = None) -> n
               "show(figures.recon_diversity_vs_beta(df))"),
         _md("## 2. Why does averaging over pixels over-regularise?"),
         _code("display(Markdown(narrative.why_overregularization(df)))\n"
+              "display(Markdown(effective_beta.pair_findings(df)))\n"
               "show(figures.collapse_vs_effective_beta(df))\n"
               "show(figures.units_and_kl_vs_beta(df, x=\"effective_beta\"))"),
         _md("## 3. How can we check whether the regularisation was successful?"),

@@ -4,10 +4,11 @@
 
 Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html`, `samples.ipynb`/`.html`
 (executed with nbclient on python3 kernels, no Jupyter server, side by side as the cores allow; HTML without code
-cells, figures embedded as PNG) and `summary.csv` (one row per trial: parameters, metrics, status, evidence); the
-notebooks add `configurations.csv` (one row per configuration, seeds aggregated), `kl_per_dim.csv` (every
-trial's sorted per-dimension KL) and `staircase.csv` (where each latent unit switches off, `analysis.staircase`),
-the full versions of the tables and heatmap they show truncated. DIR defaults to
+cells, figures embedded as PNG), `summary.csv` (one row per trial: parameters, metrics, status, evidence) and
+`collapse_boundary.csv` (where collapse begins, one row per group: analysis.boundary); the notebooks add
+`configurations.csv` (one row per configuration, seeds aggregated), `kl_per_dim.csv` (every trial's sorted
+per-dimension KL) and `staircase.csv` (where each latent unit switches off, `analysis.staircase`), the full
+versions of the tables and heatmap they show truncated. DIR defaults to
 `<db folder>/<study>/report` for an SQLite storage (next to the trial artifacts), else `reports/<study>`. The
 storage may also be an Optuna journal file (`JournalFileBackend`), given as its path. `--wandb` also logs the report
 as the study's W&B run of job_type `report` (analysis.wandb_report; project $WANDB_PROJECT or vae-sweeps; offline
@@ -29,6 +30,7 @@ from typing import Sequence
 import pandas as pd
 
 from common.collapse import Thresholds
+from analysis.boundary import CSV_NAME as BOUNDARY_CSV, write_csv as write_boundary_csv
 from analysis.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, first_line, run_main
@@ -182,6 +184,7 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     out = Path(args.out) if args.out else default_out(storage, study, wandb_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_summary(df, out / "summary.csv")
+    write_boundary_csv(df, out / BOUNDARY_CSV)  # where collapse begins, per group
     secret = storage is not None and mask(storage) != storage
     source = Source(storage=storage, study=study, wandb_dir=wandb_dir, storage_has_secret=secret,
                     thresholds=thresholds.as_dict())
@@ -230,8 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - the CLI contract: one line, exit 2
             raise UserError(f"{type(error).__name__}: {first_line(error)}") from None
         print(f"report: {summary}")
-        for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", "configurations.csv", "kl_per_dim.csv",
-                     "staircase.csv"):
+        for name in (*(f"{n}.html" for n in NOTEBOOKS), "summary.csv", BOUNDARY_CSV, "configurations.csv",
+                     "kl_per_dim.csv", "staircase.csv"):
             print(f"  {out / name}")
         if not args.wandb:
             return EXIT_OK

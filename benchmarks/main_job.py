@@ -6,7 +6,8 @@ Per run: wall time; Σ(train_seconds + eval_seconds) of the trials (the sweep-ov
 divided among the workers); the peak resident memory (VmHWM) of every process of the job (the launcher, its
 workers, the notebook kernels of the report), sampled from /proc every 0.2 s (Linux only); and the verdict of
 every trial from the report's summary.csv (`status`), so a change that speeds the job up can be checked to leave
-the report's message alone.
+the report's message alone; and the high/low of each located row of the report's collapse_boundary.csv (how
+precisely it says where collapse begins).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class JobRun:
     peaks_mb: dict[str, float] = field(default_factory=dict)  # process role -> peak VmHWM (MB), max over its pids
     statuses: collections.Counter = field(default_factory=collections.Counter)  # "model/arch/reduction/status" -> n
     error: str = ""
+    boundary: dict[str, float] = field(default_factory=dict)  # collapse_boundary.csv "arch/latent/reduction" -> high/low
 
     @property
     def overhead(self) -> float:
@@ -133,6 +135,11 @@ def _read_results(run: JobRun, out: Path, name: str) -> None:
         for row in csv.DictReader(handle):
             key = "/".join(row.get(name, "") for name in ("model", "arch", "reduction", "status"))
             run.statuses[key] += 1
+    with open(out / name / "report" / "collapse_boundary.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["method"] in ("bracket", "logistic", "overlap"):
+                key = "/".join(row.get(column, "") for column in ("arch", "latent_dim", "reduction"))
+                run.boundary[key] = float(row["high"]) / float(row["low"])
 
 
 def measure(log=print, workers=(1, 2), config: str | None = None) -> list[JobRun]:
@@ -146,25 +153,26 @@ def measure(log=print, workers=(1, 2), config: str | None = None) -> list[JobRun
     with tempfile.TemporaryDirectory(prefix="vae-bench-main-") as tmp:
         for count in workers:
             run = run_job(count, Path(tmp), config=config, study=study)
+            ratios = ", ".join(f"{key} {ratio:.2f}" for key, ratio in sorted(run.boundary.items()))
             log(f"  {config or 'main job'} --workers {count}: wall {run.wall_s:.1f} s, CPU {run.cpu_s:.1f} s, "
-                f"busy {run.busy_s:.1f} s, "
-                f"{run.trials} trials, peak MB {run.peaks_mb}, verdicts {dict(run.statuses)} {run.error}")
+                f"busy {run.busy_s:.1f} s, {run.trials} trials, peak MB {run.peaks_mb}, verdicts "
+                f"{dict(run.statuses)}, boundary high/low {ratios or '-'} {run.error}")
             runs.append(run)
     return runs
 
 
 def one_process_peaks(log=print) -> list[float]:
-    """What `--workers 1` holds: every structure of configs/default.yaml trained in the grid's order in this one
+    """What `--workers 1` holds: every structure of configs/default.yaml trained in its queue's order in this one
     process (1 epoch each, the config's IWAE samples); VmHWM in MB after each trial. Run it in a fresh process."""
-    import itertools
-
     from sweep.config import load_config
     from vae.config import build_trial_config
     from vae.train import run
 
     config = load_config(REPO / "configs" / "default.yaml", {})
-    space = config.dimensions()
-    points = [dict(zip(space, values)) for values in itertools.product(*space.values())] + list(config.search.include)
+    points = config.grid_points()
+    if config.search.method == "boundary":  # each group's structure once, at the range's middle
+        beta = config.dimensions()["beta"]
+        points += [{**group, "beta": (beta.low * beta.high) ** 0.5} for group in config.boundary_groups()]
     peaks = []
     for point in points:
         run(build_trial_config({**config.trial_defaults(), **point, "epochs": 1}))

@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit
 
 Z95 = 1.959964
 MAX_DECADES = 2.0  # a logistic interval wider than this (in log10 β) is reported as the overlap zone instead
@@ -44,6 +42,9 @@ class Boundary:
 
 def logistic_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood (b0, b1) of P(y=1) = sigmoid(b0 + b1 x) and their covariance (inverse Fisher info)."""
+    from scipy.optimize import minimize  # here: importing this module (the sweep, the report's CLI) stays light
+    from scipy.special import expit
+
     design = np.column_stack([np.ones_like(x), x])
 
     def loss(coef: np.ndarray) -> tuple[float, np.ndarray]:

@@ -22,7 +22,7 @@ BAD = {
     "unknown_key": ("study: s\nsearch: {space: {beta: [1]}}\ncolour: red\n", ["unknown key 'colour'"]),
     "wrong_type": ("search: {space: {beta: [1]}}\ntrial: {epochs: many}\n", ["trial.epochs", "integer"]),
     "empty_grid": ("search: {method: grid, space: {}}\n", ["search.space", "empty grid"]),
-    "unknown_method": ("search: {method: bayes, space: {beta: [1]}}\n", ["search.method", "'grid', 'tpe' or 'random'"]),
+    "unknown_method": ("search: {method: bayes, space: {beta: [1]}}\n", ["search.method", "'tpe', 'random' or 'boundary'"]),
     "negative_beta": ("search: {space: {beta: [1]}}\ntrial: {beta: -0.5}\n", ["trial.beta", "greater than 0"]),
     "negative_beta_in_grid": ("search: {space: {beta: [1, -1]}}\n", ["search.space.beta[1]"]),
     "malformed_yaml": ("search: {space: {beta: [1]\ntrial: x\n", ["malformed YAML", "line"]),

@@ -27,11 +27,18 @@ def error_of(path, overrides=None) -> str:
 
 def test_shipped_configs_validate():
     default = load_config(REPO / "configs" / "default.yaml")
-    assert default.search.method == "grid"
-    points = default.grid_points()
-    assert len(points) == 3 * 2 * 2 * 2 + 2  # beta x latent x reduction x arch + 2 AE baselines
-    assert {p["model"] for p in points} == {"vae", "ae"}
+    assert default.search.method == "boundary" and default.search.boundary_ratio == 2.0
+    groups = default.boundary_groups()  # where collapse begins, per arch and reduction, at latent size 16
+    assert sorted((g["arch"], g["reduction"], g["latent_dim"]) for g in groups) == \
+        [("conv", "mean", 16), ("conv", "sum", 16), ("mlp", "mean", 16), ("mlp", "sum", 16)]
+    points = default.grid_points()  # the include points, queued first
     assert {p["arch"] for p in points if p["model"] == "ae"} == {"mlp", "conv"}
+    beta = default.dimensions()["beta"]
+    pairs = {(p["arch"], p["reduction"], round(p["beta"] * (784 if p["reduction"] == "mean" else 1), 9))
+             for p in points}
+    assert {("mlp", "sum", 1.0), ("conv", "sum", 1.0)} <= pairs  # mean at β = 1/784 is sum at β = 1
+    assert {("mlp", "mean", 1.0), ("conv", "mean", 1.0)} <= pairs
+    assert beta.log and beta.low == min(p["beta"] for p in points)
     assert set(default.searched()) >= {"beta", "latent_dim", "reduction", "arch", "model"}
     smoke = load_config(REPO / "configs" / "smoke.yaml")
     assert len(smoke.grid_points()) == 4
@@ -99,7 +106,7 @@ def test_ranges_for_tpe(tmp_path):
     ("trial: {epoch: 3}\nsearch: {space: {beta: [1]}}\n", ["trial.epoch", "epochs"]),
     ("trial: {epochs: three}\nsearch: {space: {beta: [1]}}\n", ["trial.epochs", "integer", "three"]),
     ("search: {space: {}}\n", ["search.space", "empty grid"]),
-    ("search: {method: bayes, space: {beta: [1]}}\n", ["search.method", "bayes", "'grid', 'tpe' or 'random'"]),
+    ("search: {method: bayes, space: {beta: [1]}}\n", ["search.method", "bayes", "'tpe', 'random' or 'boundary'"]),
     ("trial: {beta: -1}\nsearch: {space: {beta: [1]}}\n", ["trial.beta", "greater than 0"]),
     ("search: {space: {beta: [1, -2]}}\n", ["search.space.beta[1]", "greater than 0"]),
     ("search: {space: {beta: 4}}\n", ["search.space.beta", "grid needs a list"]),
@@ -112,7 +119,19 @@ def test_ranges_for_tpe(tmp_path):
     ("search: {space: {beta: []}}\n", ["search.space.beta", "empty list"]),
     ("search: {space: {beta: [1]}, include: [{model: vea}]}\n", ["search.include[0].model", "'vae' or 'ae'"]),
     ("search: {method: random, n_trials: 2, space: {beta: [1]}, include: [{model: ae}]}\n",
-     ["search.include", "only for method grid"]),
+     ["search.include", "only for methods grid and boundary"]),
+    ("search: {method: boundary, space: {beta: [1, 2]}}\n", ["search.space.beta", "log range of raw β"]),
+    ("search: {method: boundary, space: {beta: {low: 1, high: 2}}}\n", ["search.space.beta", "log range"]),
+    ("search: {method: boundary, space: {beta: {low: 0.1, high: 10, log: true}, latent_dim: {low: 2, high: 8}}}\n",
+     ["search.space.latent_dim", "boundary needs a list"]),
+    ("search: {method: boundary, n_trials: 5, space: {beta: {low: 0.1, high: 10, log: true}}}\n",
+     ["search.n_trials", "boundary_trials"]),
+    ("search: {method: boundary, pruner: median, space: {beta: {low: 0.1, high: 10, log: true}}}\n",
+     ["search.pruner", "pruner: none"]),
+    ("search: {method: boundary, space: {beta: {low: 0.1, high: 10, log: true}, model: [vae, ae]}}\n",
+     ["search.space.model", "search.include"]),
+    ("search: {method: boundary, boundary_ratio: 1, space: {beta: {low: 0.1, high: 10, log: true}}}\n",
+     ["search.boundary_ratio", "greater than 1"]),
     ("wandb: {mode: sometimes}\nsearch: {space: {beta: [1]}}\n", ["wandb.mode", "'offline'"]),
     ("search: {space: {beta: [1]}\n", ["malformed YAML", "line"]),
     ("- just\n- a list\n", ["expected a mapping"]),
@@ -123,6 +142,24 @@ def test_bad_configs_are_one_line_errors_with_the_key_path(tmp_path, text, needl
     assert message.startswith(str(path)), message
     for needle in needles:
         assert needle in message, (needle, message)
+
+
+def test_boundary_groups_are_the_lists_and_include_points_fill_their_keys(tmp_path):
+    config = load_config(write(tmp_path, """\
+        search:
+          method: boundary
+          space: {beta: {low: 0.01, high: 100, log: true}, reduction: [sum, mean], arch: [mlp]}
+          include: [{model: ae}, {beta: 1, latent_dim: 2}]
+        trial: {latent_dim: 8}
+        """))
+    assert config.boundary_groups() == [
+        {"reduction": "sum", "arch": "mlp", "model": "vae", "latent_dim": 8},
+        {"reduction": "mean", "arch": "mlp", "model": "vae", "latent_dim": 8}]
+    assert config.grid_points() == [  # every point names the same keys: space, then include keys
+        {"beta": 1.0, "reduction": "sum", "arch": "mlp", "model": "ae", "latent_dim": 8},
+        {"beta": 1.0, "reduction": "sum", "arch": "mlp", "model": "vae", "latent_dim": 2}]
+    assert config.searched()["beta"] == Range(low=0.01, high=100, log=True)
+    assert config.searched()["latent_dim"] == [8, 2]
 
 
 def test_missing_file(tmp_path):
