@@ -67,3 +67,27 @@ def test_reconstructions_come_from_the_npz_and_a_folder_without_one_has_none(tmp
     (tmp_path / "reconstructions.png").write_bytes(b"")  # the labelled picture alone is not read
     assert load_reconstructions(str(tmp_path)) is None
     assert load_reconstructions(str(tmp_path / "missing")) is None
+
+
+def _texts(fig) -> list[str]:
+    return [text.get_text() for ax in fig.axes for text in ax.texts]
+
+
+def test_runs_at_the_same_spot_are_drawn_once_with_their_count(df):
+    """The fixture's metrics depend on β and reduction only: its 4 collapsed `mean` runs (β ≥ 1) are one marker
+    "×4", and mlp and conv share a marker ("×2") at every other β: 5 markers for 12 runs."""
+    fig = figures.rate_distortion(df)
+    figures.to_png(fig, dpi=40)
+    assert sorted(_texts(fig)) == ["×2"] * 4 + ["×4"] and "(12 runs stacked)" in fig.axes[0].get_title()
+    assert sum(len(collection.get_offsets()) for collection in fig.axes[0].collections) == 5
+    assert _texts(figures.collapse_vs_effective_beta(df)) == ["×2"] * 6  # mlp and conv at each effective β
+
+
+def test_beta_axes_are_labelled_at_the_values_swept(df):
+    fig = figures.units_and_kl_vs_beta(df)
+    figures.to_png(fig, dpi=40)
+    bottom = next(ax for ax in fig.axes if ax.get_xlabel())
+    assert [label.get_text() for label in bottom.get_xticklabels()] == ["0.1", "1", "4"]
+    effective = figures.collapse_vs_effective_beta(df)
+    labels = {label.get_text() for label in effective.axes[0].get_xticklabels()}
+    assert labels <= {"0.1", "1", "4", "78.4", "784", "3\u202f136"} and {"0.1", "3\u202f136"} <= labels

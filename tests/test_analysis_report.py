@@ -61,6 +61,22 @@ def test_summary_csv_has_status_per_trial(report):
     assert len(mean_collapsed) == EXPECTED["collapsed_mean"] and not sum_collapsed
 
 
+def test_collapse_boundary_csv_has_a_row_per_group_with_its_bracket(report):
+    """The fixture's mean runs keep 1 unit at β = 0.1 (effective β 78.4) and none from β = 1 (784) on; its sum
+    runs never lose their last unit (largest effective β 4)."""
+    out, done = report
+    rows = {(row["arch"], row["reduction"]): row for row in csv.DictReader((out / "collapse_boundary.csv").open())}
+    assert set(rows) == {(arch, reduction) for arch in ("mlp", "conv") for reduction in ("sum", "mean")}
+    for arch in ("mlp", "conv"):
+        mean, total = rows[(arch, "mean")], rows[(arch, "sum")]
+        assert (mean["method"], float(mean["low"]), float(mean["high"]), mean["trials"]) == \
+            ("bracket", 78.4, 784.0, "3")
+        assert (total["method"], float(total["low"]), total["estimate"], total["high"]) == ("above", 4.0, "", "")
+    assert "collapse_boundary.csv" in done.stdout
+    text = visible_text((out / "overregularization.html").read_text())
+    assert "Where collapse begins" in text and "≈ 248 (78.4–784)" in text
+
+
 def test_report_text_says_mean_collapsed_and_sum_did_not(report):
     out, done = report
     text = visible_text((out / "overregularization.html").read_text())
