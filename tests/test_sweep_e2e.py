@@ -16,9 +16,10 @@ import yaml
 from common.machine import usable_cores
 from common.results import TrialResult
 from common.wandb_adapter import read_run
-from conftest import REPO, run_cli, run_in_process
+from conftest import REPO, assert_one_line_error, run_cli, run_in_process
 from sweep.config import load_config
 from sweep.launch import auto_workers, available_memory
+from vae.config import parse_overrides
 
 TRIAL_ATTRS = set(TrialResult().stored()) | {
     "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
@@ -192,10 +193,14 @@ def test_tpe_with_median_pruning_prunes_a_trial_and_more_trials_extend_the_study
 
 
 def test_export_lists_the_same_grid():
-    result = run_cli("-m", "sweep.export", "configs/default.yaml")
+    """The default config's boundary search has no W&B equivalent: refused, naming the grid to export instead."""
+    refused = run_cli("-m", "sweep.export", "configs/default.yaml")
+    assert_one_line_error(refused, "boundary has no W&B sweep equivalent", "--set search.method=grid")
+    grid = ["--set", "search.method=grid", "--set", "search.space.beta=[0.5, 1, 4]"]
+    result = run_cli("-m", "sweep.export", "configs/default.yaml", *grid)
     assert result.returncode == 0, result.stderr
     exported = yaml.safe_load(result.stdout)
-    config = load_config(REPO / "configs" / "default.yaml")
+    config = load_config(REPO / "configs" / "default.yaml", parse_overrides(grid[1::2]))
     assert exported["method"] == "grid"
     assert exported["command"][2:4] == ["-m", "sweep.trial"]
     for key, values in config.dimensions().items():
