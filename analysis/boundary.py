@@ -27,7 +27,7 @@ import pandas as pd
 
 from analysis.effective_beta import boundary_agreement
 from analysis.numbers import count, fmt, plural, span, table
-from common.boundary import LOCATED, Boundary, locate  # noqa: F401 - the estimator, re-exported for the report
+from common.boundary import locate
 from common.collapse import COLLAPSED, Thresholds
 
 CSV_NAME = "collapse_boundary.csv"

@@ -31,7 +31,6 @@ from analysis.axes import MAX_LEVELS, label_stacks, log_colorbar, log_x, stack_n
 from analysis.boundary import boundaries, judged  # noqa: E402
 from common.collapse import Thresholds  # noqa: E402
 from analysis.images import reconstruction_grid  # noqa: E402
-from analysis.numbers import fmt  # noqa: E402
 from analysis.tables import kl_matrix, kl_selection  # noqa: E402
 
 STATUS_COLORS = {"healthy": "#2a9d55", "partial": "#e9a23b", "collapsed": "#d1495b", "ae": "#3d6fb6",

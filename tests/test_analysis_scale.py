@@ -1,7 +1,6 @@
 """Reports at the scale of real searches: collapse boundary, seed aggregation, summarised prose, number format."""
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis import narrative, synthetic
-from analysis.boundary import boundaries, locate
+from analysis.boundary import boundaries
 from analysis.load import trials
 from analysis.numbers import MAX_LISTED, THIN, fmt, fmt_info, values
 from analysis.seeds import configurations
@@ -31,30 +30,6 @@ def journal_study(path, n_trials: int, **options) -> str:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     return trials(journal_study(tmp_path_factory.mktemp("big") / "journal.log", 500))
-
-
-def test_boundary_brackets_a_known_threshold():
-    beta = np.geomspace(1, 1000, 25)
-    found = locate(beta, beta > 50)
-    assert found.method == "bracket" and found.located
-    assert found.low == beta[beta <= 50].max() and found.high == beta[beta > 50].min()
-    assert found.low < 50 < found.high and math.isclose(found.estimate, math.sqrt(found.low * found.high))
-
-
-def test_boundary_logistic_fit_recovers_a_known_midpoint():
-    rng = np.random.default_rng(1)
-    beta = 10 ** rng.uniform(0, 3, 3000)
-    collapsed = rng.random(3000) < 1 / (1 + np.exp(-(np.log10(beta) - np.log10(30)) / 0.15))
-    found = locate(beta, collapsed)
-    assert found.method == "logistic"
-    assert found.low < 30 < found.high and found.high / found.low < 1.3
-    assert abs(math.log10(found.estimate / 30)) < 0.05
-
-
-@pytest.mark.parametrize("collapsed, method", [(False, "above"), (True, "below")])
-def test_boundary_says_when_the_data_cannot_locate_it(collapsed, method):
-    found = locate(np.array([1.0, 10.0, 100.0]), np.array([collapsed] * 3))
-    assert found.method == method and not found.located and math.isnan(found.estimate)
 
 
 def test_boundaries_contain_the_true_boundary_of_a_sharp_synthetic_study(tmp_path):

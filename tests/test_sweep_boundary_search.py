@@ -10,7 +10,6 @@ import sys
 import time
 
 import optuna
-import pytest
 
 from boundary_stub import THRESHOLD, StubNonFinite, collapses, stub_run
 from conftest import REPO
