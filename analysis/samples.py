@@ -86,26 +86,31 @@ def quality_vs_beta(df: pd.DataFrame) -> Figure:
     archs = sorted(set(vae["arch"].dropna()) | set(ae["arch"].dropna())) or ["-"]
     figure = _figure(4.6 * len(archs), 9.0)
     axes = figure.subplots(len(QUALITY), len(archs), squeeze=False)
+    lines = sorted({(reduction, latent) for reduction, latent in zip(vae["reduction"], vae["latent_dim"])}, key=str)
+    colors = {line: f"C{index % 10}" for index, line in enumerate(lines)}  # one colour per line in every panel
+    handles: dict[str, Any] = {}
     for column, arch in enumerate(archs):
         for row, (metric, label) in enumerate(QUALITY.items()):
             ax = axes[row][column]
             part = vae[vae["arch"] == arch]
             for (reduction, latent), group in part.groupby(["reduction", "latent_dim"]):
                 group = group.sort_values("effective_beta")
-                ax.plot(group["effective_beta"], group[metric], marker="o",
-                        linestyle="-" if reduction == "sum" else "--", label=f"{reduction}, latent {latent}")
+                line = f"{reduction}, latent {latent}"
+                (handles[line],) = ax.plot(group["effective_beta"], group[metric], marker="o",
+                                           color=colors[(reduction, latent)],
+                                           linestyle="-" if reduction == "sum" else "--", label=line)
             for _, baseline in ae[ae["arch"] == arch].iterrows():
-                ax.axhline(baseline[metric], color="black", linestyle=":", linewidth=1.2,
-                           label=f"AE (latent {baseline['latent_dim']}): decoded N(0, I)")
+                line = f"AE (latent {baseline['latent_dim']}): decoded N(0, I)"
+                handles[line] = ax.axhline(baseline[metric], color="black", linestyle=":", linewidth=1.2, label=line)
             ax.set_xscale("log")
             ax.set_ylabel(label, fontsize=8)
             if row == 0:
                 ax.set_title(f"arch = {arch}", fontsize=10)
             if row == len(QUALITY) - 1:
                 ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
-            # no trial with sample metrics: nothing is drawn, so no legend (matplotlib warns about an empty one)
-            if row == 0 and column == len(archs) - 1 and ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, loc="best")
+    # every line of every panel (a panel may lack some); none drawn: no legend (matplotlib warns about an empty one)
+    if handles:
+        axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="best")
     figure.suptitle("Sample quality against effective β (VAE lines; AE as dotted reference)", fontsize=11)
     figure.tight_layout()
     return figure
