@@ -88,3 +88,18 @@ def test_a_sweep_without_sample_metrics_says_why(frame):
     assert samples.best_beta_findings(bare) == "No VAE trial has sample metrics."
     assert samples.sample_grids(bare) == []
     assert samples.png(samples.quality_vs_beta(bare)).startswith(b"\x89PNG")
+
+
+def test_a_line_keeps_its_colour_in_every_panel_when_another_panel_lacks_a_line(frame):
+    """conv without its `mean` runs: `sum, latent 16` must not take `mean, latent 16`'s colour there."""
+    part = frame[~((frame["arch"] == "conv") & (frame["reduction"] == "mean"))]
+    figure = samples.quality_vs_beta(part)
+    colours = {}
+    for ax in figure.axes:
+        for line in ax.get_lines():
+            if not line.get_label().startswith("AE"):
+                colours.setdefault(line.get_label(), set()).add(line.get_color())
+    assert set(colours) == {"sum, latent 16", "mean, latent 16"} and all(len(c) == 1 for c in colours.values())
+    assert colours["sum, latent 16"] != colours["mean, latent 16"]
+    legend = [text.get_text() for text in figure.axes[len(figure.axes) // 3 - 1].get_legend().get_texts()]
+    assert {"sum, latent 16", "mean, latent 16"} <= set(legend)
