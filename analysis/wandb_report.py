@@ -1,8 +1,8 @@
 """The report in W&B: one run per study (job_type `report`, group = study) next to the study's trial runs.
 
-It holds the summary table (`summary.csv`) as a `wandb.Table`, every figure of the executed report notebooks as
-an image (taken from the PNG outputs the notebooks embed, captioned by their section heading), the HTML reports
-as HTML panels, and the report folder's HTML, CSV and notebook files as an artifact of type `report`. Offline
+It holds the summary table (`summary.csv`) and where collapse begins (`collapse_boundary.csv`) as `wandb.Table`s,
+every figure of the executed report notebooks as an image (taken from the PNG outputs the notebooks embed,
+captioned by their section heading), the HTML reports as HTML panels, and the report folder's HTML, CSV and notebook files as an artifact of type `report`. Offline
 the run is written like the trials' runs (`wandb sync` uploads it, artifact included).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.boundary import CSV_NAME as BOUNDARY_CSV
 from analysis.notebooks import NOTEBOOKS
 from sweep.tracking import Tracker
 
@@ -97,6 +98,9 @@ def publish(report_dir: str | Path, study: str, tracker: Tracker) -> str | None:
                         job_type=JOB_TYPE).run
     try:
         media: dict[str, Any] = {"summary": summary_table(report_dir / "summary.csv")}
+        boundary = report_dir / BOUNDARY_CSV
+        if boundary.is_file():  # where collapse begins, per group (analysis.boundary)
+            media["collapse_boundary"] = wandb.Table(dataframe=pd.read_csv(boundary))
         for figure in report_figures(report_dir):
             media[f"figures/{figure.key}"] = wandb.Image(Image.open(io.BytesIO(figure.png)), caption=figure.caption)
         for html in htmls:
@@ -104,7 +108,8 @@ def publish(report_dir: str | Path, study: str, tracker: Tracker) -> str | None:
         run.log(media)
         artifact = wandb.Artifact(artifact_name(study), type=ARTIFACT_TYPE,
                                   description=f"report of the VAE sweep study {study!r} (analysis.report)")
-        for path in (*htmls, report_dir / "summary.csv", *sorted(report_dir.glob("*.ipynb"))):
+        tables = [report_dir / "summary.csv", *([boundary] if boundary.is_file() else [])]
+        for path in (*htmls, *tables, *sorted(report_dir.glob("*.ipynb"))):
             artifact.add_file(str(path))
         run.log_artifact(artifact)
     except BaseException:

@@ -46,8 +46,12 @@ def image_cell(*images: bytes):
 
 
 def write_report(folder, study="lab run/1"):
-    """A report folder as analysis.report writes it: summary.csv, executed notebooks with PNG outputs, HTML."""
+    """A report folder as analysis.report writes it: summary.csv, collapse_boundary.csv, executed notebooks with
+    PNG outputs, HTML."""
     folder.mkdir(parents=True)
+    pd.DataFrame({"arch": ["mlp"], "latent_dim": [16], "reduction": ["sum"], "low": [13.5], "estimate": [17.4],
+                  "high": [22.6], "method": ["bracket"], "trials": [4]}).to_csv(folder / "collapse_boundary.csv",
+                                                                                index=False)
     pd.DataFrame({"number": [0, 1], "study": [study, study], "beta": [1.0, 4.0], "reduction": ["sum", "mean"],
                   "test/kl": [25.5, math.nan], "status": ["healthy", "collapsed"],
                   "kl_per_dim": ["[12.5, 13.0]", ""]}).to_csv(folder / "summary.csv", index=False)
@@ -105,6 +109,8 @@ def test_publish_writes_a_report_run_with_table_figures_html_and_artifact(tmp_pa
     assert table["columns"] == list(csv.columns)
     assert table["data"][0] == [0, study, 1.0, "sum", 25.5, "healthy", "[12.5, 13.0]"]
     assert table["data"][1][4] is None and table["data"][1][6] is None  # NaN / empty cells
+    boundary = json.loads((run.files_dir / run.summary["collapse_boundary"]["path"]).read_text())
+    assert boundary["data"] == [["mlp", 16, "sum", 13.5, 17.4, 22.6, "bracket", 4]]
 
     logged = {key: value for key, value in run.summary.items() if key.startswith("figures/")}
     assert sorted(logged) == ["figures/kl_per_dim/02", "figures/overregularization/01",
@@ -119,7 +125,7 @@ def test_publish_writes_a_report_run_with_table_figures_html_and_artifact(tmp_pa
     (artifact,) = [a for a in artifacts(run.path) if a.type == "report"]
     assert artifact.name == artifact_name(study) == "report-lab-run-1"
     contents = {entry.path: entry.local_path for entry in artifact.manifest.contents}
-    assert set(contents) == {"overregularization.html", "kl_per_dim.html", "summary.csv",
+    assert set(contents) == {"overregularization.html", "kl_per_dim.html", "summary.csv", "collapse_boundary.csv",
                              "overregularization.ipynb", "kl_per_dim.ipynb"}
     for name, staged in contents.items():  # the copies `wandb sync` uploads
         assert open(staged, "rb").read() == (tmp_path / "report" / name).read_bytes()
