@@ -57,8 +57,6 @@ def log_x(ax, values) -> None:
     if ticks is not None:
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(ticks, [tick_label(tick) for tick in ticks])
-    low, high = numbers.min(), numbers.max()
-    ax.set_xlim(low / 10 ** 0.15, high * 10 ** 0.15)
 
 
 def log_colorbar(fig, mappable, ax, label: str, values) -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import staircase, theory, theory_check
-from analysis.figures import _empty, _log_x
+from analysis.axes import log_x
+from analysis.figures import _empty
 
 MAX_PANELS = 8
 EXACT = {"color": "black", "lw": 1.2, "ls": "--"}
@@ -54,7 +55,7 @@ def staircase_figure(frame: pd.DataFrame) -> Figure:
             lam = theory_check.spectrum_of(exact_run)
             latent, sigma = int(exact_run["latent_dim"]), float(exact_run["gaussian_sigma"])
             ax.plot(grid, [theory.active_units(lam, latent, b, sigma) for b in grid], **EXACT, label="exact")
-        _log_x(ax, beta)
+        log_x(ax, beta)
         ax.set(xlabel="effective β", title=_label(label))
         ax.title.set_fontsize(9)
     axes[0].set_ylabel("active units")
@@ -84,7 +85,7 @@ def kl_against_theory(frame: pd.DataFrame) -> Figure:
             ax.plot(grid, exact[:, unit], color=colors[unit], lw=1.2)
             ax.scatter(beta, measured[:, unit], color=colors[unit], s=20, zorder=3,
                        label=f"unit {unit + 1}" if latent <= 10 else None)
-        _log_x(ax, beta)
+        log_x(ax, beta)
         ax.set(xlabel="effective β", title=_label(label))
         ax.title.set_fontsize(9)
     axes[0].set_ylabel("KL per unit (nats, sorted)")
