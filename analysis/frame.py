@@ -6,11 +6,13 @@ every `test/<metric>` (None -> NaN), `kl_per_dim` (a float numpy array per row, 
 `train_seconds`, `eval_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
 `status`, `evidence` (from `analysis.diagnose`).
 `frame.attrs`: `source`, `study`, `swept` (parameter names that were searched or that vary),
-`study_attrs` (Optuna study user attrs, if any), `thresholds`.
+`study_attrs` (Optuna study user attrs, if any), `thresholds`, `incomplete_folders` (artifact folders whose run
+stopped while writing them: their `artifact_dir` is blanked, so no figure reads them).
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -20,7 +22,7 @@ import pandas as pd
 from analysis.diagnose import diagnose
 from common.collapse import Thresholds
 from common.results import (ARTIFACT_DIR, FAIL_REASON, KL_PER_DIM_KEY, RUN_FIGURES, RUN_NOTES, SCALAR_TEST_KEYS,
-                            WANDB_RUN_ID, TrialResult)
+                            WANDB_RUN_ID, TrialResult, folder_complete)
 
 CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
 TEXT_INFO = (WANDB_RUN_ID, ARTIFACT_DIR, FAIL_REASON, *RUN_NOTES)
@@ -119,5 +121,10 @@ def build_frame(records: list[TrialRecord], *, source: str, study: str | None,
                                       *varying(frame[frame["state"] == "COMPLETE"], sorted(candidates))]))
     frame = frame[_ordered(frame.columns, swept_names)]
     frame = diagnose(frame, thresholds)
-    frame.attrs.update(source=source, study=study, swept=swept_names, study_attrs=study_attrs or {})
+    incomplete = [folder for folder in frame[ARTIFACT_DIR] if isinstance(folder, str) and os.path.isdir(folder)
+                  and not folder_complete(folder)] if ARTIFACT_DIR in frame else []
+    if incomplete:
+        frame[ARTIFACT_DIR] = frame[ARTIFACT_DIR].where(~frame[ARTIFACT_DIR].isin(incomplete), None)
+    frame.attrs.update(source=source, study=study, swept=swept_names, study_attrs=study_attrs or {},
+                       incomplete_folders=incomplete)
     return frame

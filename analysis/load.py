@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.frame import TrialRecord, build_frame
 from common.collapse import Thresholds
 from common.errors import UserError
-from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, RETRY_OF, WANDB_RUN_ID, stored_key
+from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, MACHINE_FAULT, RETRY_OF, WANDB_RUN_ID, stored_key
 from common.storage_url import mask, normalize, sqlite_path
 from common.wandb_adapter import WandbRun, read_run
 
@@ -114,7 +114,8 @@ def trials(storage: str, study: str | None = None, thresholds: Thresholds = Thre
         records.append(TrialRecord(number=trial.number, state=trial.state.name, config=dict(config),
                                    params=dict(trial.params), values=attrs))
     _require_finished(records, f"study {study!r}")
-    study_attrs = {**loaded.user_attrs, "reruns": len(superseded)}
+    stopped = sum(1 for t in all_trials if t.number in superseded and t.user_attrs.get(MACHINE_FAULT))
+    study_attrs = {**loaded.user_attrs, "reruns": len(superseded) - stopped, "stopped_by_machine": stopped}
     swept = list((study_attrs.get("search_space") or {}).keys())
     return _require_metrics(build_frame(records, source="optuna", study=study, swept=swept,
                                         study_attrs=study_attrs, thresholds=thresholds), f"study {study!r}")

@@ -60,6 +60,10 @@ def overview(df: pd.DataFrame) -> str:
     if reruns:
         lines.append(f"{_plural(reruns, 'trial')} interrupted (worker killed or stopped) and re-run; "
                      f"only the re-runs are counted here.")
+    stopped = attrs.get("study_attrs", {}).get("stopped_by_machine")
+    if stopped:
+        lines.append(f"{_plural(stopped, 'trial')} stopped by the machine (a full disk, ...), not by its "
+                     f"configuration, and re-run; only the re-runs are counted here.")
     for column, label in (("dataset", "datasets"), ("likelihood", "likelihoods")):
         counts = Counter(df.loc[df["state"] == "COMPLETE", column].dropna().astype(str))
         if len(counts) > 1:

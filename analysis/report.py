@@ -34,6 +34,7 @@ from analysis.boundary import CSV_NAME as BOUNDARY_CSV, write_csv as write_bound
 from analysis.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, first_line, run_main
+from common.results import METRICS_FILE
 from common.storage_url import mask, normalize, sqlite_path
 from common.errors import UserError
 
@@ -180,6 +181,10 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     storage = None if args.wandb_dir else absolute_storage(args.storage or DEFAULT_STORAGE)
     wandb_dir = str(Path(args.wandb_dir).resolve()) if args.wandb_dir else None
     df = load(storage=storage, study=args.study, wandb_dir=wandb_dir, thresholds=thresholds)
+    skipped = df.attrs.get("incomplete_folders")
+    if skipped:
+        print(f"warning: skipped {len(skipped)} incomplete trial folder{'s' if len(skipped) > 1 else ''} (no "
+              f"{METRICS_FILE}: the run stopped while writing it): {', '.join(skipped)}", file=sys.stderr)
     study = args.study or df.attrs.get("study")
     out = Path(args.out) if args.out else default_out(storage, study, wandb_dir)
     out.mkdir(parents=True, exist_ok=True)

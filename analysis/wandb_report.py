@@ -96,6 +96,8 @@ def publish(report_dir: str | Path, study: str, tracker: Tracker) -> str | None:
     htmls = sorted(report_dir.glob("*.html"))
     run = tracker.start(f"report-{study}", {"study": study, "report_dir": str(report_dir.resolve())},
                         job_type=JOB_TYPE).run
+    if run is None:  # W&B failed to start (its warning is printed)
+        return None
     try:
         media: dict[str, Any] = {"summary": summary_table(report_dir / "summary.csv")}
         boundary = report_dir / BOUNDARY_CSV

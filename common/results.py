@@ -9,6 +9,7 @@ why a trial failed or was re-run) are defined here too, once.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,16 @@ ARTIFACT_DIR = "artifact_dir"  # the trial's folder of artifacts
 WANDB_RUN_ID = "wandb_run_id"
 FAIL_REASON = "fail_reason"  # why a trial did not complete
 TRIAL_STATE = "trial_state"  # W&B summary: COMPLETE / FAIL / PRUNED / INTERRUPTED
+MACHINE_FAULT = "machine_fault"  # true: stopped by a fault of the machine (full disk, ...), not of its config; re-queued
+WORKER_DEATHS = "worker_deaths"  # how often the process running this grid point died with it (carried by re-runs)
+RUNNER = "runner"  # the process running the trial: {"host", "pid", "in_launcher"} (in_launcher: --workers 1)
+WANDB_UNLOGGED = "wandb_unlogged"  # true: W&B was off or broke during the trial (`python -m sweep.relog` logs it)
+WANDB_RELOGGED = "wandb_relogged"  # study attr: the trials `python -m sweep.relog` has logged since
+
+# A trial folder's results; written last, so a folder without it is incomplete (its run stopped while writing it).
+METRICS_FILE = "metrics.json"
+
+
+def folder_complete(folder: str | os.PathLike) -> bool:
+    """The trial folder was written to the end (it holds `METRICS_FILE`)."""
+    return os.path.isfile(os.path.join(folder, METRICS_FILE))

@@ -1,6 +1,7 @@
 """What the sweep CLIs share beyond `common.cli`: quiet third-party logging and the default config file."""
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -9,8 +10,10 @@ from common.cli import PROJECT_ROOT
 
 
 def quiet_logging() -> None:
-    """TensorFlow's C++ banner, Optuna's per-trial INFO lines and experimental warnings off."""
+    """TensorFlow's C++ banner, Optuna's per-trial INFO lines and experimental warnings off; a log handler that
+    cannot write (W&B's debug log on a full disk) stays silent instead of printing a traceback per record."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.raiseExceptions = False
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)

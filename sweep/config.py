@@ -60,6 +60,8 @@ class SearchConfig(Strict):
     seed: int | None = None  # sampler seed (tpe/random); null: a fresh random seed
     startup_trials: int = Field(5, ge=0)  # finished trials before TPE models the space / the median pruner prunes
     objective: Literal["nelbo", "iwae_nll", "sample_fd"] = "nelbo"  # the trial value (sweep.objective)
+    # A trial whose own process dies (out of memory, a native crash) is re-run this many times, then failed.
+    max_retries: int = Field(2, ge=0)
 
 
 class SweepConfig(Strict):

@@ -1,9 +1,11 @@
 """Heartbeats of the trials a launcher has handed out, and failing the trials whose heartbeats stopped.
 
 A running trial's launcher records a heartbeat every `heartbeat_seconds`; a trial that missed 3 is stale: its
-launcher died (or lost the database) and the next launcher that looks fails it and re-queues its parameters
-(`sweep.storage.requeue_stale`). Right after a database outage every launcher's heartbeats are late, so a
-launcher that has just seen the storage come back waits a grace period before judging others.
+launcher died (or lost the database) and the next launcher that looks fails it and re-queues its parameters.
+A launcher that ran the trial in its own process (`--workers 1`) died with it: that counts as a death of the
+trial's process (`sweep.queue.process_died`), so a trial that kills every launcher taking it ends FAIL after
+`search.max_retries` re-runs. Right after a database outage every launcher's heartbeats are late, so a launcher
+that has just seen the storage come back waits a grace period before judging others.
 """
 from __future__ import annotations
 
@@ -11,17 +13,28 @@ import threading
 
 import optuna
 
+from common.results import RUNNER
+from sweep import optuna_adapter
+from sweep.failures import death_cause
+from sweep.queue import interrupt, process_died
 from sweep.retry import MAX_DELAY_S, StorageUnavailable
 from sweep.retry_storage import RetryingStorage
 from sweep.storage import GRACE_HEARTBEATS
 
 
-def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, heartbeat_seconds: float) -> None:
-    """Fail (and, through the storage's callback, re-queue) trials whose launcher stopped sending heartbeats."""
+def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, heartbeat_seconds: float,
+               max_retries: int) -> None:
+    """Fail and re-queue the trials whose launcher stopped sending heartbeats."""
     hold_off = GRACE_HEARTBEATS * heartbeat_seconds + MAX_DELAY_S
     if isinstance(storage, RetryingStorage) and storage.policy.recently_recovered(hold_off):
         return
-    optuna.storages.fail_stale_trials(study)
+    for trial_id in optuna_adapter.stale_trial_ids(study):
+        trial = storage.get_trial(trial_id)
+        if (trial.user_attrs.get(RUNNER) or {}).get("in_launcher"):
+            process_died(study, storage, trial_id, death_cause(None), max_retries)
+        else:
+            interrupt(study, storage, trial_id,
+                      f"trial {trial.number} stopped sending heartbeats (its launcher was killed or lost)")
 
 
 class Heartbeat:

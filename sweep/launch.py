@@ -60,8 +60,8 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def parse_args(argv: Sequence[str] | None):
-    parser = OneLineParser(prog="python -m sweep.launch", description=__doc__.split("\n\n")[0])
+def parse_args(argv: Sequence[str] | None, prog: str = "python -m sweep.launch", description: str | None = None):
+    parser = OneLineParser(prog=prog, description=description or __doc__.split("\n\n")[0])
     parser.add_argument("config", nargs="?", help="sweep YAML (default: configs/default.yaml)")
     parser.add_argument("--study", help="study name = W&B group (default: the config's `study`)")
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<out>/sweeps.db)")
@@ -97,6 +97,11 @@ def flag_overrides(args) -> dict[str, Any]:
     return flags
 
 
+def launch_config(args) -> SweepConfig:
+    """The sweep config the launch command's arguments describe (the config file, `--set`, the flags)."""
+    return load_config(config_path(args.config), deep_merge(parse_overrides(args.set), flag_overrides(args)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
@@ -106,9 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from common.machine import usable_cores
 
             workers = auto_workers(usable_cores(), available_memory())
-        overrides = deep_merge(parse_overrides(args.set), flag_overrides(args))
-        config = load_config(config_path(args.config), overrides)
-        return sweep(config, report=not args.no_report, workers=workers, republish=args.republish)
+        return sweep(launch_config(args), report=not args.no_report, workers=workers, republish=args.republish)
 
     command = shlex.join(["python", "-m", "sweep.launch", *(sys.argv[1:] if argv is None else argv)])
     return run_main(body, on_interrupt="interrupted: finished trials are kept and the running ones re-queued; "
@@ -175,7 +178,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
     from sweep.pool import run_sweep
     from sweep.progress import SweepProgress, results_table
     from sweep.search import planned_trials
-    from sweep.storage import counted, mask, open_study, resolve_url
+    from sweep.storage import counted, mask, open_study, resolve_url, verdicts
     from sweep.tracking import Tracker
 
     check_writable(config)
@@ -202,11 +205,14 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
     elif done:
         print(f"{done} of {total} trials already finished, resuming", flush=True)
     progress = SweepProgress(study, total, planned=planned_now(study, config))
+    tracker.warn = progress.warn
     try:
         run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, started)
     finally:
         progress.close()
+        tracker.close()
     results_table(study)
+    print(verdict_line(verdicts(study), total))
     print(f"artifacts: {root / config.study}/trial-<number>/")
     hint = tracker.sync_hint()
     if hint:
@@ -225,6 +231,16 @@ def planned_now(study, config: SweepConfig):
     from sweep.storage import counted
 
     return lambda: len(counted(study)) + remaining(study, config)
+
+
+def verdict_line(counts: dict[str, int], total: int) -> str:
+    """`4 of 4 trials finished: 3 done, 1 failed (its own configuration); 2 stopped by the machine were re-run`."""
+    names = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed (its own configuration)"}
+    done = sum(counts[state] for state in names)
+    parts = [f"{counts[state]} {name}" for state, name in names.items() if counts[state]]
+    line = f"{done} of {total} trials finished" + (": " + ", ".join(parts) if parts else "")
+    stopped = counts["stopped by the machine"]
+    return line + (f"; {stopped} stopped by the machine {'was' if stopped == 1 else 'were'} re-run" if stopped else "")
 
 
 def run_report(url: str, config: SweepConfig, root: Path, tracker=None) -> int:

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import gc
 import math
+import multiprocessing
+import os
+import shutil
+import socket
 from pathlib import Path
 from typing import Callable
 
 import optuna
 
-from common.results import ARTIFACT_DIR, CONFIG, FAIL_REASON, VAL_NELBO, WANDB_RUN_ID, TrialResult
+from common.errors import disk_fault
+from common.results import (ARTIFACT_DIR, CONFIG, FAIL_REASON, RUNNER, VAL_NELBO, WANDB_RUN_ID, WANDB_UNLOGGED,
+                            TrialResult, folder_complete)
 from sweep.config import SweepConfig
 from sweep.failures import NonFiniteTrial, classify
 from sweep.retry import StorageAway, deferred
@@ -62,7 +68,8 @@ def freeze_imports() -> None:
 
 
 def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: EpochHook | None = None):
-    """Train one model, logging each epoch to `run`; the run ends marked by how the trial ended."""
+    """Train one model, logging each epoch to `run`; the run ends marked by how the trial ended. A trial folder is
+    complete or absent: one left incomplete by a trial that did not finish is removed."""
     train, NonFiniteLoss = load_trainer()
 
     def on_epoch(epoch: int, row: dict[str, float]) -> None:
@@ -76,8 +83,13 @@ def train_tracked(config: TrialConfig, out_dir: Path, run: TrialRun, hook: Epoch
         except NonFiniteLoss as error:
             raise NonFiniteTrial(str(error)) from None
     except BaseException as error:
-        outcome = classify(error)
+        fault = disk_fault(error, out_dir) if isinstance(error, Exception) else None  # a write without a file name
+        outcome = classify(fault or error)
+        if out_dir.is_dir() and not folder_complete(out_dir):
+            shutil.rmtree(out_dir, ignore_errors=True)  # on a full disk this also gives back what it took
         run.finish_failed(outcome.state, outcome.reason)
+        if fault is not None and fault is not error:
+            raise fault from None
         raise
     finally:
         release_models()
@@ -90,6 +102,13 @@ def release_models() -> None:
     structures), so memory stays bounded without `keras.backend.clear_session()`, which would cost time per trial
     and make the next trial of a cached structure rebuild it (measured in BENCHMARKS.md, "Sweep overhead")."""
     gc.collect()
+
+
+def runner() -> dict[str, object]:
+    """This process, as a trial records it: `in_launcher` under `--workers 1` (not a worker the launcher spawned),
+    so that its launcher's death counts as the trial's (`sweep.heartbeat`)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "in_launcher": multiprocessing.parent_process() is None}
 
 
 class Objective:
@@ -107,9 +126,11 @@ class Objective:
         out_dir = self.root / f"trial-{trial.number}"
         trial.set_user_attr(CONFIG, config.flat())
         trial.set_user_attr(ARTIFACT_DIR, str(out_dir))
+        trial.set_user_attr(RUNNER, runner())
         run = self.tracker.start(f"trial-{trial.number}",
                                  {**config.flat(), "study": self.config.study, "trial_number": trial.number})
-        trial.set_user_attr(WANDB_RUN_ID, run.id)
+        if run.id is not None:
+            trial.set_user_attr(WANDB_RUN_ID, run.id)
 
         pending: list[tuple[float, int]] = []  # epoch reports not yet written (the database was away)
 
@@ -138,6 +159,8 @@ class Objective:
 
         result = train_tracked(config, out_dir, run, report)
         flush(pending)
+        if not run.logged and self.tracker.mode != "disabled":
+            trial.set_user_attr(WANDB_UNLOGGED, True)
         for key, value in result.stored().items():
             trial.set_user_attr(key, value)
         value = objective_value(result, config.model, self.objective)

@@ -95,3 +95,9 @@ def study_lock(storage: optuna.storages.BaseStorage, study: optuna.Study,
             connection.close()
         except sqlalchemy.exc.DBAPIError:
             pass  # the connection is gone, and with it the lock
+
+
+def stale_trial_ids(study: optuna.Study) -> list[int]:
+    """Ids of the study's RUNNING trials whose last heartbeat is older than the storage's grace period: the list
+    `optuna.storages.fail_stale_trials` fails (it offers no way to record why before the trial is finished)."""
+    return study._storage._get_stale_trial_ids(study._study_id)

@@ -3,8 +3,10 @@
 `--workers 1` runs each trial in the launcher's own process. `--workers N` starts N worker processes (spawned,
 so each has its own TensorFlow, with cores // N threads); the launcher alone takes trials from the study
 (`sweep.queue.next_trial`) and sends each to an idle worker over a pipe, so no two workers can take the same
-trial even on SQLite. A worker that dies mid-trial gets its trial re-queued and is replaced. If the launcher
-dies, its workers get SIGTERM (Linux parent-death signal), re-queue their trials and exit.
+trial even on SQLite. A worker that dies mid-trial is replaced and its trial re-queued (failed after
+`search.max_retries` deaths: `sweep.queue.process_died`). If the launcher dies, its workers get SIGTERM (Linux
+parent-death signal), re-queue their trials and exit. A worker that meets a fault of the machine re-queues its
+trial and reports it: the launcher then stops the others (their trials re-queued) and exits with code 75.
 
 The sweep is complete when nothing is left to start and no trial is running anywhere: a launcher with nothing
 to do waits for trials that other launchers are running (they finish, or go stale and come back to the queue).
@@ -22,14 +24,16 @@ from typing import Any, Callable
 
 import optuna
 
+from common.cli import EXIT_MACHINE
+from common.errors import MachineFault
+from common.interrupts import blocked_in_children, interrupts_deferred, stop_on_signals, unblock
 from common.machine import usable_cores
 from sweep import optuna_adapter
 from sweep.config import SweepConfig
+from sweep.failures import INTERRUPTED_REASON, death_cause
 from sweep.heartbeat import Heartbeat, fail_stale
-from sweep.queue import interrupt, next_trial, run_trial
-from common.cli import EXIT_MACHINE
+from sweep.queue import interrupt, next_trial, process_died, run_trial
 from sweep.retry import StorageUnavailable
-from common.interrupts import blocked_in_children, interrupts_deferred, stop_on_signals, unblock
 from sweep.storage import running
 
 STOP = None  # message to a worker: no more trials
@@ -48,7 +52,7 @@ def run_sweep(study: optuna.Study, storage: optuna.storages.BaseStorage, config:
             _Pool(study, storage, config, progress, heartbeat, workers).run()
     except KeyboardInterrupt:  # whatever it was doing: every trial it handed out and that still runs is re-queued
         for trial_id in sorted(heartbeat.trial_ids):
-            interrupt(study, storage, trial_id, "interrupted (Ctrl-C or SIGTERM) while running")
+            interrupt(study, storage, trial_id, INTERRUPTED_REASON)
         raise
     finally:
         heartbeat.stop()
@@ -66,7 +70,7 @@ def _wait_for_others(study: optuna.Study, config: SweepConfig, progress: Events)
 
 def _run_inline(study, storage, config, objective, progress, heartbeat: Heartbeat) -> None:
     while True:
-        fail_stale(study, storage, config.heartbeat_seconds)
+        fail_stale(study, storage, config.heartbeat_seconds, config.search.max_retries)
         with interrupts_deferred():  # a trial taken is a trial recorded as ours
             trial = next_trial(study, storage, config)
             if trial is not None:
@@ -115,12 +119,15 @@ class _Pool:
         except StorageUnavailable:  # their trials cannot be recorded either: they go stale and get re-queued
             self._kill_workers()
             raise
+        except MachineFault:  # a worker met it (its trial is re-queued): the others re-queue theirs and stop
+            self._interrupt_workers()
+            raise
         finally:
             self._stop_workers()
 
     def _loop(self) -> None:
         while True:
-            fail_stale(self.study, self.storage, self.config.heartbeat_seconds)
+            fail_stale(self.study, self.storage, self.config.heartbeat_seconds, self.config.search.max_retries)
             for worker in [w for w in self.workers if w not in self.busy]:
                 with interrupts_deferred():  # a trial taken is a trial recorded as ours
                     trial = next_trial(self.study, self.storage, self.config)
@@ -153,6 +160,10 @@ class _Pool:
                     self.progress.epoch(*payload)
                 elif kind == "unavailable":  # the worker gave up on the storage: so does the launcher
                     raise StorageUnavailable(payload[0])
+                elif kind == "fault":  # a fault of the machine (a full disk): the launcher stops
+                    raise MachineFault(payload[0])
+                elif kind == "warning":
+                    self.progress.warn(payload[0])
                 elif kind == "done":
                     trial_id = self.busy.pop(worker)
                     self.heartbeat.discard(trial_id)
@@ -168,7 +179,8 @@ class _Pool:
         process.join(timeout=1)
         trial_id = self.busy.pop(worker)
         self.heartbeat.discard(trial_id)
-        if interrupt(self.study, self.storage, trial_id, f"worker process died (exit code {process.exitcode})"):
+        if process_died(self.study, self.storage, trial_id, death_cause(process.exitcode),
+                        self.config.search.max_retries):
             self.progress.trial_done(self.study, self.storage.get_trial(trial_id))
         self._restart(worker)
 
@@ -191,7 +203,7 @@ class _Pool:
                 process.kill()
                 process.join(timeout=5)
         for trial_id in self.busy.values():
-            interrupt(self.study, self.storage, trial_id, "interrupted (Ctrl-C) while running")
+            interrupt(self.study, self.storage, trial_id, INTERRUPTED_REASON)
 
     def _kill_workers(self) -> None:
         for process, _ in self.workers:
@@ -251,14 +263,16 @@ def _work(config_data: dict, study_name: str, url: str, conn, threads: int) -> N
         study = optuna.load_study(study_name=study_name, storage=storage, sampler=make_sampler(config),
                                   pruner=make_pruner(config))
         tracker = Tracker.create(config.wandb.project, config.study, config.wandb.mode, config.out,
-                                 config.wandb.entity)
+                                 config.wandb.entity, warn=lambda line: conn.send(("warning", line)))
         objective = Objective(config, tracker, lambda *epoch: conn.send(("epoch", *epoch)))
         while (trial_id := conn.recv()) is not STOP:
             run_trial(study, storage, optuna_adapter.attach(study, trial_id), objective)
             conn.send(("done", trial_id))
-    except (StorageUnavailable, UserError) as error:  # the trial goes stale and is re-queued
+    except (MachineFault, UserError) as error:  # its trial is re-queued, or goes stale and is re-queued later
         try:
-            conn.send(("unavailable", str(error)))
+            kind = "fault" if isinstance(error, MachineFault) and not isinstance(error, StorageUnavailable) \
+                else "unavailable"
+            conn.send((kind, str(error)))
         except (OSError, ValueError):
             pass
         sys.exit(EXIT_MACHINE)

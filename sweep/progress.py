@@ -8,7 +8,7 @@ from typing import Any, Callable
 import optuna
 from tqdm import tqdm
 
-from common.results import FAIL_REASON, TrialResult
+from common.results import FAIL_REASON, MACHINE_FAULT, TrialResult
 from sweep.storage import counted
 
 HEADER_WIDTH = 8  # a header longer than its column's cells folds at this width
@@ -24,6 +24,7 @@ class SweepProgress:
                         unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
         self.current = ""
         self.counts = ""
+        self.warned: set[str] = set()
         self.objective = objective_name(study)
         self._count()
 
@@ -56,6 +57,12 @@ class SweepProgress:
             what = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
             self.bar.write(f"trial {trial.number} {what}" + (f": {reason}" if reason else ""), file=sys.stderr)
         self._count()
+
+    def warn(self, line: str) -> None:
+        """A warning line (e.g. W&B switched off) above the bar, each distinct one once."""
+        if line not in self.warned:
+            self.warned.add(line)
+            self.bar.write(line, file=sys.stderr)
 
     def waiting(self, others: int) -> None:
         """Nothing left to start here; `others` trials still run (elsewhere, or stale after a crash)."""
@@ -102,7 +109,8 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
     rows = []
     for t in ordered[:max_rows]:
         result = TrialResult.from_stored(t.user_attrs)
-        rows.append([str(t.number), STATE_NAMES.get(t.state.name, t.state.name),
+        state = "stopped (machine)" if t.user_attrs.get(MACHINE_FAULT) else STATE_NAMES.get(t.state.name, t.state.name)
+        rows.append([str(t.number), state,
                      *(_fmt(t.params.get(key)) for key in params),
                      _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(result.active_units),
                      _fmt(result.recon_diversity), _fmt(result.sharpness), _fmt(result.sample_fd),

@@ -6,21 +6,23 @@ for while the budget lasts, a boundary search queues each group's next β when t
 (`sweep.boundary_search`). Parameters are drawn right away, so an interrupted trial can be re-queued with them.
 The trial then runs in the launcher itself (`--workers 1`) or in one of its worker processes (`sweep.pool`).
 
-A trial that ends by Ctrl-C / SIGTERM, or whose worker process dies, is failed with a `fail_reason` and
-re-queued at once; one whose launcher died is found stale by the next launcher (`sweep.heartbeat`).
+A trial that ends by Ctrl-C / SIGTERM or a fault of the machine, or whose worker process dies, is failed with a
+`fail_reason` and re-queued at once (`sweep.failures` decides); one whose launcher died is found stale by the next
+launcher (`sweep.heartbeat`). A trial whose own process died `search.max_retries` + 1 times is failed for good.
 """
 from __future__ import annotations
 
 import math
-from common.results import FAIL_REASON
 from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
 
+from common.results import FAIL_REASON, MACHINE_FAULT, RUNNER, WORKER_DEATHS
 from sweep import boundary_search, optuna_adapter
 from sweep.config import SweepConfig
-from sweep.failures import classify
+from sweep.failures import classify, died_reason
+from sweep.retry import StorageUnavailable
 from sweep.search import suggest
 from sweep.storage import counted, requeue, running, waiting
 
@@ -65,14 +67,22 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: 
               objective: Objective) -> optuna.trial.FrozenTrial:
     """Run `objective` on a RUNNING trial and record how it ended (`sweep.failures.classify`): a pruned or
     broken trial ends PRUNED / FAILED with its reason and the sweep goes on; Ctrl-C / SIGTERM re-queue the
-    trial and propagate; a storage gone past its retry window propagates (the trial goes stale, then re-queued)."""
+    trial and propagate; a fault of the machine re-queues it and raises its `MachineFault`; a storage gone past its
+    retry window (or unwritable) propagates: the trial goes stale, then the next launcher re-queues it."""
     trial_id = optuna_adapter.trial_id(trial)
     try:
         value = objective(trial)
     except BaseException as error:  # noqa: BLE001 - one broken trial must not end the sweep
         outcome = classify(error)
         if outcome.requeue:
-            interrupt(study, storage, trial_id, outcome.reason)
+            try:
+                interrupt(study, storage, trial_id, outcome.reason, machine=outcome.fault is not None)
+            except StorageUnavailable:
+                if outcome.fault is None:
+                    raise
+                # the storage is on the same full disk: the trial goes stale and the next launch re-queues it
+        if outcome.fault is not None:
+            raise outcome.fault from None
         if outcome.stop_sweep:
             raise
         if outcome.state == "PRUNED":
@@ -96,13 +106,35 @@ def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None, 
     return study.tell(trial, value, state=state, skip_if_finished=True)
 
 
-def interrupt(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> bool:
-    """Fail a RUNNING trial that will not finish and queue a fresh one with its parameters.
-    False if it had already finished (or another launcher already failed it)."""
+def interrupt(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, reason: str,
+              machine: bool = False) -> bool:
+    """Fail a RUNNING trial that will not finish and queue a fresh one with its parameters (`machine`: it was
+    stopped by a fault of the machine). False if it had already finished (or another launcher already failed it)."""
     try:
         storage.set_trial_user_attr(trial_id, FAIL_REASON, reason)
+        if machine:
+            storage.set_trial_user_attr(trial_id, MACHINE_FAULT, True)
         optuna_adapter.fail(storage, trial_id)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     requeue(study, storage.get_trial(trial_id), reason)
+    return True
+
+
+def process_died(study: optuna.Study, storage: optuna.storages.BaseStorage, trial_id: int, cause: str,
+                 max_retries: int) -> bool:
+    """The process running a trial died with it (`cause`: `sweep.failures.death_cause`): re-queue the trial, or
+    fail it for good once its grid point has killed its process `max_retries` + 1 times (the count is carried
+    from re-run to re-run, `WORKER_DEATHS`). False if it had already finished."""
+    try:
+        frozen = storage.get_trial(trial_id)
+        who = "launcher" if (frozen.user_attrs.get(RUNNER) or {}).get("in_launcher") else "worker"
+        deaths = int(frozen.user_attrs.get(WORKER_DEATHS, 0)) + 1
+        storage.set_trial_user_attr(trial_id, WORKER_DEATHS, deaths)
+        if deaths <= max_retries:
+            return interrupt(study, storage, trial_id, f"{who} process died ({cause})")
+        storage.set_trial_user_attr(trial_id, FAIL_REASON, died_reason(who, deaths, cause))
+        optuna_adapter.fail(storage, trial_id)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
     return True

@@ -35,6 +35,10 @@ TRANSIENT = ("connection refused", "could not connect", "connection reset", "ser
              "connection already closed", "connection is closed", "no connection to the server", "broken pipe",
              "read-only transaction", "lost synchronization with server", "consuming input failed",
              "server conn crashed", "cannot connect now", "admin_shutdown")
+# The storage's disk is full or failing (SQLite's own file; PostgreSQL's data directory): a fault of the machine,
+# not worth waiting for. The launcher stops at once (exit code 75) and its running trials go stale.
+UNWRITABLE = ("database or disk is full", "disk i/o error", "attempt to write a readonly database",
+              "could not extend file", "no space left on device")
 PERMANENT = ("password authentication failed", "authentication failed", "does not exist", "no such table",
              "permission denied", "incompatible", "syntax error")
 
@@ -45,6 +49,10 @@ class StorageUnavailable(MachineFault):
     def __init__(self, message: str, reason: str = ""):
         super().__init__(message)
         self.reason = reason
+
+
+class StorageUnwritable(StorageUnavailable):
+    """The storage's disk is full or failing: given up at once, not after the retry window."""
 
 
 class StorageAway(Exception):
@@ -69,6 +77,15 @@ def is_transient(error: BaseException) -> bool:
     if any(getattr(link, "connection_invalidated", False) for link in _chain(error)):
         return True  # SQLAlchemy saw the connection drop
     return any(fragment in messages for fragment in TRANSIENT)
+
+
+def _unwritable(error: BaseException, url: str) -> StorageUnwritable | None:
+    """A `StorageUnwritable` if the storage cannot be written because of its disk (`UNWRITABLE`), else None."""
+    reason = scrub(driver_message(error), url)
+    if not any(fragment in reason.lower() for fragment in UNWRITABLE):
+        return None
+    return StorageUnwritable(f"storage {mask(url)} cannot be written ({reason}): free space on its disk, then run "
+                              f"the same command again; its running trials will be re-queued", reason)
 
 
 def driver_message(error: BaseException) -> str:
@@ -115,7 +132,10 @@ class RetryPolicy:
                     result = function(*args, **kwargs)
             except Exception as error:
                 if not is_transient(error):
-                    raise
+                    unwritable = _unwritable(error, self.url)
+                    if unwritable is None:
+                        raise
+                    raise unwritable from None
                 started = self._failed(error)
                 if getattr(_local, "deferred", False) and self.clock() - started < self.window_s:
                     raise StorageAway(driver_message(error)) from None

@@ -9,12 +9,13 @@ trials it hands them), so SQLite is safe for any `--workers N` on one machine. S
 rely on the database's row locks when taking a queued trial: use PostgreSQL for that. The study is created
 exactly once (the unique study name decides which launcher creates it and enqueues the grid); the others
 wait until it is `ready`. Running trials send heartbeats; a trial whose heartbeats stop (its worker was
-killed) is failed by the next launcher that looks and re-queued with the same parameters (`retry_of`).
+killed) is failed by the next launcher that looks and re-queued with the same parameters (`retry_of`,
+`sweep.heartbeat`).
 """
 from __future__ import annotations
 
 import time
-from common.results import BOUNDARY_GROUP, RETRY_OF, RETRY_REASON
+from common.results import BOUNDARY_GROUP, MACHINE_FAULT, RETRY_OF, RETRY_REASON, WORKER_DEATHS
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import optuna
 from common.storage_url import mask, normalize, scrub, sqlite_path, sqlite_url
 from sweep import optuna_adapter
 from sweep.config import Range, SweepConfig
-from sweep.retry import RetryPolicy, StorageUnavailable, driver_message
+from sweep.retry import RetryPolicy, StorageUnavailable, StorageUnwritable, driver_message
 from sweep.retry_storage import RetryingStorage
 from common.interrupts import interrupts_deferred
 from sweep.search import GRID_POINT, grid_params, make_pruner, make_sampler
@@ -58,8 +59,7 @@ def make_storage(url: str, heartbeat_seconds: int | None = None,
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
     heartbeat: dict[str, Any] = {}
     if heartbeat_seconds:
-        heartbeat = {"heartbeat_interval": heartbeat_seconds, "grace_period": GRACE_HEARTBEATS * heartbeat_seconds,
-                     "heartbeat_stale_trial_callback": requeue_stale}
+        heartbeat = {"heartbeat_interval": heartbeat_seconds, "grace_period": GRACE_HEARTBEATS * heartbeat_seconds}
     policy = RetryPolicy(url, retry_seconds)
     for attempt in range(3):
         try:
@@ -68,6 +68,8 @@ def make_storage(url: str, heartbeat_seconds: int | None = None,
         except ModuleNotFoundError as error:
             hint = " (pip install -e '.[postgres]')" if url.startswith("postgres") else ""
             raise UserError(f"storage {mask(url)}: database driver {error.name!r} is not installed{hint}") from None
+        except StorageUnwritable:
+            raise
         except StorageUnavailable as error:
             raise UserError(f"cannot open storage {mask(url)}: {error.reason} "
                             f"(unreachable for {retry_seconds:g} s, storage_retry_seconds)") from None
@@ -182,13 +184,20 @@ def counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in finished(study) if t.number not in skip]
 
 
+def verdicts(study: optuna.Study) -> dict[str, int]:
+    """The study at a glance: counted trials by state (`COMPLETE`, `PRUNED`, `FAIL`: verdicts of their own), and
+    `stopped by the machine`: trials a fault of the machine stopped (each re-queued, so not a verdict)."""
+    counts = {state.name: 0 for state in FINISHED}
+    for trial in counted(study):
+        counts[trial.state.name] += 1
+    counts["stopped by the machine"] = sum(1 for trial in finished(study) if trial.user_attrs.get(MACHINE_FAULT))
+    return counts
+
+
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> None:
-    """Queue a fresh trial with the interrupted `trial`'s parameters (and grid point or boundary group)."""
+    """Queue a fresh trial with the interrupted `trial`'s parameters (its grid point or boundary group, and how
+    often the process running that point died: `sweep.queue.process_died`)."""
     params = optuna_adapter.enqueued_params(trial)
-    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT, BOUNDARY_GROUP) if key in trial.user_attrs}
+    attrs = {key: trial.user_attrs[key] for key in (GRID_POINT, BOUNDARY_GROUP, WORKER_DEATHS)
+             if key in trial.user_attrs}
     study.enqueue_trial(params, user_attrs={**attrs, RETRY_OF: trial.number, RETRY_REASON: reason})
-
-
-def requeue_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Optuna's stale-trial callback: the trial was just failed because its heartbeats stopped."""
-    requeue(study, trial, f"trial {trial.number} stopped sending heartbeats (its worker was killed or lost)")

@@ -5,6 +5,11 @@ file), else offline; an explicit `WANDB_MODE` in the environment is honoured by 
 cannot start (no network, bad key) falls back to offline for the rest of the sweep. Offline runs are written
 under `$WANDB_DIR/wandb/` (default: `<out>/wandb/`); `sync_hint()` says how to upload them.
 
+W&B is a side channel: when it fails (its service process lost, its own errors, which reach us as connection
+errors) it is switched off for the rest of this process's trials with one warning line, and the trials go on;
+`python -m sweep.relog` logs the trials it missed from their folders afterwards. Only a full or failing disk under
+the W&B folder stops the sweep, as it would any other write (`common.errors.DiskFault`).
+
 The API key is only ever checked for presence; it is not read into any config, log line or file we write.
 """
 from __future__ import annotations
@@ -14,9 +19,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 
+from common.cli import first_line
+from common.errors import disk_fault
 from common.results import (ARTIFACT_DIR, EPOCH, EPOCH_KEYS, FAIL_REASON, KL_PER_DIM_KEY, SCALAR_TEST_KEYS,
                             TRIAL_STATE, VAL_NELBO, TrialResult)
 from common.wandb_adapter import settings
@@ -61,6 +68,10 @@ def quiet_environment() -> None:
     os.environ.setdefault("WANDB_CONSOLE", "off")
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @dataclass
 class Tracker:
     """W&B settings shared by all trials of one sweep (one process)."""
@@ -72,22 +83,38 @@ class Tracker:
     entity: str | None = None
     offline_dirs: list[Path] = field(default_factory=list)
     fell_back: str | None = None
+    broken: str | None = None  # why W&B was switched off for the rest of this process's trials
+    warn: Callable[[str], None] = field(default=_to_stderr, repr=False)
 
     @classmethod
     def create(cls, project: str, group: str, requested_mode: str, out: str | Path,
-               entity: str | None = None) -> "Tracker":
+               entity: str | None = None, warn: Callable[[str], None] | None = None) -> "Tracker":
         quiet_environment()
         root = Path(os.environ.get("WANDB_DIR") or out).resolve()
         mode = resolve_mode(requested_mode)
         if mode != "disabled":
             root.mkdir(parents=True, exist_ok=True)
-        return cls(project=project, group=group, mode=mode, root=root, entity=entity)
+        return cls(project=project, group=group, mode=mode, root=root, entity=entity, warn=warn or _to_stderr)
 
-    def start(self, name: str | None, config: dict[str, Any], job_type: str = "trial") -> "TrialRun":
+    def start(self, name: str | None, config: dict[str, Any], job_type: str = "trial",
+              run_id: str | None = None) -> "TrialRun":
+        """A run, or (W&B switched off, or failing to start now) a `TrialRun` that logs nothing."""
+        if self.broken:
+            return TrialRun(None, self)
+        try:
+            run = self._init(name, config, job_type, run_id)
+            if job_type == "trial":
+                define_epoch_metrics(run)
+        except Exception as error:  # noqa: BLE001 - W&B must not take the trial with it
+            self.switch_off(error)
+            return TrialRun(None, self)
+        return TrialRun(run, self)
+
+    def _init(self, name: str | None, config: dict[str, Any], job_type: str, run_id: str | None) -> Any:
         import wandb
 
         kwargs = dict(project=self.project, entity=self.entity, group=self.group, job_type=job_type, name=name,
-                      config=config, dir=str(self.root), reinit="finish_previous")
+                      config=config, dir=str(self.root), reinit="finish_previous", id=run_id)
         try:
             run = wandb.init(mode=self.mode, settings=settings(), **kwargs)
         except Exception as error:  # noqa: BLE001 - network/auth problems must not stop the sweep
@@ -95,14 +122,35 @@ class Tracker:
                 raise
             self.mode = "offline"
             self.fell_back = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            print(f"warning: W&B online run could not start ({self.fell_back}); logging offline instead",
-                  file=sys.stderr)
+            self.warn(f"warning: W&B online run could not start ({self.fell_back}); logging offline instead")
             run = wandb.init(mode="offline", settings=settings(), **kwargs)
         if self.mode == "offline":
             self.offline_dirs.append(Path(run.settings.sync_dir))
-        if job_type == "trial":
-            define_epoch_metrics(run)
-        return TrialRun(run)
+        return run
+
+    def switch_off(self, error: BaseException) -> None:
+        """W&B failed: no more runs from this process, one warning line. A full or failing disk under the W&B
+        folder is raised instead as a `DiskFault`: a fault of the machine stops the sweep."""
+        fault = disk_fault(error, self.root / "wandb")
+        if fault is not None:
+            raise fault from None
+        if self.broken is not None:
+            return
+        self.broken = f"{type(error).__name__}: {first_line(error)}"[:200]
+        self.close()
+        self.warn(f"warning: W&B stopped working ({self.broken}); the sweep goes on without it: afterwards, "
+                  f"`python -m sweep.relog` with the launch command's arguments logs the trials it missed")
+
+    def close(self) -> None:
+        """Let go of W&B's service process, if this process started one (quietly: it may be gone already)."""
+        if "wandb" not in sys.modules:
+            return
+        import wandb
+
+        try:
+            wandb.teardown()
+        except Exception:  # noqa: BLE001 - its connection is lost: nothing left to shut down
+            pass
 
     def sync_hint(self) -> str | None:
         """How to upload the offline runs of this sweep (None if there are none)."""
@@ -124,19 +172,41 @@ def define_epoch_metrics(run: Any) -> None:
 
 
 class TrialRun:
-    """One W&B run: per-epoch rows, then a summary of test metrics, a KL-per-dim table/chart and images."""
+    """One W&B run: per-epoch rows, then a summary of test metrics, a KL-per-dim table/chart and images. Whatever
+    W&B raises switches it off (`Tracker.switch_off`); `logged` then says the run is incomplete or missing."""
 
-    def __init__(self, run: Any):
-        self.run = run
+    def __init__(self, run: Any, tracker: Tracker | None = None):
+        self.run, self.tracker = run, tracker
 
     @property
-    def id(self) -> str:
-        return self.run.id
+    def id(self) -> str | None:
+        return self.run.id if self.run is not None else None
+
+    @property
+    def logged(self) -> bool:
+        return self.run is not None
+
+    def _guarded(self, method: Callable[..., None], *args: Any) -> None:
+        if self.run is None:
+            return
+        try:
+            method(*args)
+        except Exception as error:  # noqa: BLE001 - W&B must not take the trial with it
+            self.run = None
+            if self.tracker is None:
+                raise
+            self.tracker.switch_off(error)
 
     def log_epoch(self, row: dict[str, Any]) -> None:
+        self._guarded(self._log_epoch, row)
+
+    def _log_epoch(self, row: dict[str, Any]) -> None:
         self.run.log({key: row[key] for key in EPOCH_KEYS if key in row})
 
     def finish_complete(self, result: TrialResult) -> None:
+        self._guarded(self._finish_complete, result)
+
+    def _finish_complete(self, result: TrialResult) -> None:
         import wandb
 
         summary: dict[str, Any] = {key: value for key, value in result.stored().items()
@@ -178,6 +248,9 @@ class TrialRun:
 
     def finish_failed(self, state: str, reason: str | None = None) -> None:
         """A pruned, failed or interrupted trial: marked with a non-zero exit code, not as finished."""
+        self._guarded(self._finish_failed, state, reason)
+
+    def _finish_failed(self, state: str, reason: str | None) -> None:
         summary: dict[str, Any] = {TRIAL_STATE: state}
         if reason:
             summary[FAIL_REASON] = reason

@@ -75,19 +75,18 @@ def test_enqueued_params_are_complete_before_and_while_a_trial_draws_them(study)
 
 
 @pins("optuna", ADAPTER)
-def test_stale_trials_are_failed_through_the_wrapped_storage(study, url):
+def test_stale_trials_are_listed_through_the_wrapped_storage(study, url):
     import time
 
-    seen = []
-    inner = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1,
-                                       heartbeat_stale_trial_callback=lambda s, t: seen.append(t.number))
+    inner = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)
     storage = RetryingStorage(inner, RetryPolicy("sqlite://", 0))
     wrapped = optuna.load_study(study_name="s", storage=storage)
-    trial = wrapped.ask()
+    trial, beating = wrapped.ask(), wrapped.ask()
     storage.record_heartbeat(optuna_adapter.trial_id(trial))
-    time.sleep(2.5)  # past the grace period: the trial is stale
-    optuna.storages.fail_stale_trials(wrapped)
-    assert seen == [trial.number] and wrapped.trials[0].state == TrialState.FAIL
+    time.sleep(2.5)  # past the grace period: the first trial is stale
+    storage.record_heartbeat(optuna_adapter.trial_id(beating))
+    assert optuna_adapter.stale_trial_ids(wrapped) == [optuna_adapter.trial_id(trial)]
+    assert [t.state for t in wrapped.trials] == [TrialState.RUNNING] * 2  # listed, not failed
 
 
 def test_installed_optuna_and_wandb_are_within_the_declared_bounds():

@@ -17,7 +17,8 @@ from common.errors import UserError
 from common.results import TrialResult
 
 STORED_ATTRS = set(TrialResult().stored()) | {
-    "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config"}
+    "train_seconds", "epochs_run", "examples_per_second", "effective_beta", "wandb_run_id", "artifact_dir", "config",
+    "runner"}
 
 
 class FakeNonFinite(RuntimeError):
@@ -43,8 +44,10 @@ def fake_run(config, out_dir=None, on_epoch=None, verbose=0):
                          active_units=2 if vae else None, mutual_info=1.0 if vae else None, recon_diversity=0.5,
                          sharpness=0.7, effective_beta=config.beta, train_seconds=0.1, epochs_run=len(history),
                          examples_per_second=1000.0, history=history, artifact_dir=Path(out_dir) if out_dir else None)
-    if out_dir is not None:
+    if out_dir is not None:  # as vae.train writes it: the history, then metrics.json last
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+        lines = [",".join(history[0])] + [",".join(str(value) for value in row.values()) for row in history]
+        (Path(out_dir) / "history.csv").write_text("\n".join(lines) + "\n")
         (Path(out_dir) / "metrics.json").write_text(json.dumps(result.as_dict()))
     return result
 

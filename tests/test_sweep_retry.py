@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import signal
@@ -13,7 +14,9 @@ import time
 import optuna
 import pytest
 
-from sweep.failures import NonFiniteTrial, classify
+from conftest import REPO
+from small_disk import small_disk
+from sweep.failures import NonFiniteTrial, classify, death_cause, died_reason
 from sweep.retry import RetryPolicy, StorageAway, StorageUnavailable, deferred, driver_message, is_transient
 from sweep.retry_storage import RetryingStorage
 
@@ -55,6 +58,17 @@ def hold_exclusive_lock(database, seconds: float):
         yield holder
     finally:
         holder.wait(timeout=60)
+
+
+def chained(error: OSError) -> Exception:
+    """`error` as the cause of another exception (as Keras' saving or W&B re-raise a failed write)."""
+    try:
+        try:
+            raise error
+        except OSError as cause:
+            raise RuntimeError("could not save") from cause
+    except RuntimeError as outer:
+        return outer
 
 
 def wrapped(message: str) -> Exception:
@@ -153,10 +167,54 @@ def test_a_storage_locked_by_another_process_is_waited_out(tmp_path):
     (KeyboardInterrupt(), "INTERRUPTED", True, True, "interrupted (Ctrl-C or SIGTERM) while running"),
     (StorageUnavailable("storage x unreachable", "refused"), "INTERRUPTED", True, False,
      "storage unreachable: storage x unreachable"),
+    # faults of the machine: re-queued, the launcher stops (exit code 75)
+    (OSError(errno.ENOSPC, "No space left on device", "/runs/t/trial-3/encoder.keras"), "INTERRUPTED", True, True,
+     "stopped by the machine: No space left on device writing /runs/t/trial-3/encoder.keras: free space on that "
+     "file system (or choose another --out), then run the same command again"),
+    (chained(OSError(errno.EROFS, "Read-only file system")), "INTERRUPTED", True, True,
+     "stopped by the machine: Read-only file system writing a file: the file system is read-only: remount it "
+     "read-write (or choose another --out), then run the same command again"),
+    # ... but not every OSError: a permission problem or a lost connection is the trial's
+    (PermissionError(errno.EACCES, "Permission denied", "/x"), "FAIL", False, False,
+     "PermissionError: [Errno 13] Permission denied: '/x'"),
+    (ConnectionResetError("Connection lost"), "FAIL", False, False, "ConnectionResetError: Connection lost"),
 ])
 def test_failures_are_classified_in_one_place(error, state, stop, requeue, reason):
     outcome = classify(error)
     assert (outcome.state, outcome.stop_sweep, outcome.requeue, outcome.reason) == (state, stop, requeue, reason)
+    assert (outcome.fault is not None) == reason.startswith("stopped by the machine")
+
+
+@pytest.mark.parametrize("exitcode, cause", [
+    (-9, "signal 9: out of memory?"), (-11, "signal 11 (SIGSEGV): crashed"), (1, "exit code 1"),
+    (None, "its heartbeats stopped: killed (out of memory?) or cut off from the storage")])
+def test_the_death_of_a_trials_process_is_named(exitcode, cause):
+    assert death_cause(exitcode) == cause
+    assert died_reason("worker", 3, death_cause(exitcode)) == f"worker died 3 times ({cause})"
+
+
+def test_a_full_sqlite_disk_stops_at_once_instead_of_waiting_out_the_window(tmp_path):
+    """A real SQLite file on a full 1 MB tmpfs: "database or disk is full" is a fault of the machine, not an outage."""
+    with small_disk(tmp_path / "disk", size="1m") as disk:
+        database = disk.outside("s.db")  # SQLite itself cannot open it by this path: the driver process works inside
+        code = ("import optuna, sys\n"
+                "from sweep.retry import RetryPolicy, StorageUnwritable\n"
+                "from sweep.retry_storage import RetryingStorage\n"
+                "url = 'sqlite:///' + sys.argv[1]\n"
+                "study = optuna.create_study(study_name='s', storage=url)\n"
+                "from small_disk import fill\n"
+                "fill(sys.argv[2])\n"
+                "storage = RetryingStorage(optuna.storages.RDBStorage(url), RetryPolicy(url, 300))\n"
+                "try:\n"
+                "    storage.set_study_user_attr(study._study_id, 'k', 'x' * 100000)\n"
+                "except StorageUnwritable as error:\n"
+                "    print(error)\n")
+        done = subprocess.run(disk.command(sys.executable, "-c", code, str(disk.folder / "s.db"),
+                                           str(disk.folder / "ballast")),
+                              capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"})
+        assert database.is_file()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cannot be written (database or disk is full): free space on its disk" in done.stdout, done.stdout
 
 
 def test_a_ctrl_c_during_a_storage_call_is_raised_after_the_call_returns():

@@ -7,13 +7,14 @@ Writes into DIR (default TRIAL_DIR/sampled): samples.png (N prior samples), reco
 traversals.png (the most informative latent dims, ordered by KL per dim; the least informative one last, to
 show that an inactive dim changes nothing), interpolations.png (between test images), and for latent_dim = 2
 latent_scatter.png (test encodings coloured by label) and manifold.png (decoded over the prior's quantiles).
-A folder that is not a saved trial, or any other bad input: one `error:` line, exit code 2, nothing written.
+A folder that is not a saved trial, an incomplete one (its run stopped while writing it), or any other bad input:
+one `error:` line, exit code 2, nothing written.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from common.results import ARTIFACT_DIR
+from common.results import ARTIFACT_DIR, METRICS_FILE, folder_complete
 from pathlib import Path
 from typing import Sequence
 
@@ -179,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"{folder}: this model was trained on vectors of {meta['image_shape'][0]} values, not "
                             f"images: there are no pictures to draw (its samples.npz and reconstructions.npz hold "
                             f"the arrays)")
+        if not folder_complete(folder):
+            raise UserError(f"{folder}: incomplete trial folder, skipped (no {METRICS_FILE}: its run stopped while "
+                            f"writing it); run the trial again or choose another one")
         out = Path(args.out) if args.out else folder / "sampled"
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out}: is a file, not a folder")

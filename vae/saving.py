@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from common.results import METRICS_FILE
 from vae.config import TrialConfig, format_validation_error
 from common.errors import UserError
 
@@ -48,7 +49,7 @@ def read_saved(folder: Path) -> tuple[TrialConfig, dict[str, Any]]:
         raise UserError(f"{folder}: not a folder")
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
-        hint = " (trained with save_model=false?)" if (folder / "metrics.json").is_file() else ""
+        hint = " (trained with save_model=false?)" if (folder / METRICS_FILE).is_file() else ""
         raise UserError(f"{folder}: not a saved trial folder: missing {', '.join(missing)}{hint}")
     try:
         config_values = json.loads((folder / "config.json").read_text())

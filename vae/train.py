@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from argparse import RawDescriptionHelpFormatter
 import time
@@ -16,10 +17,10 @@ import numpy as np
 
 from common.cli import EXIT_OK, OneLineParser, run_main
 from common.collapse import effective_beta, verdict
-from common.results import TrialResult
+from common.results import METRICS_FILE, TrialResult
 from vae import data, plots, quality
 from vae.config import DATASETS, TrialConfig, build_trial_config, parse_overrides
-from common.errors import NonFiniteLoss, UserError
+from common.errors import MACHINE_ERRNOS, NonFiniteLoss, UserError
 
 if TYPE_CHECKING:
     from vae.fit import EpochHook
@@ -29,9 +30,12 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         verbose: int = 0) -> TrialResult:
     """Train, evaluate on the test split, write artifacts into `out_dir` (if given).
 
-    Data are loaded (and bad data refused) before TensorFlow is imported.
+    Data are loaded (and bad data refused) before TensorFlow is imported. The folder is complete once it holds
+    `metrics.json` (`common.results.folder_complete`), written last; a folder written again is incomplete until then.
     """
     splits = data.load_splits(config)
+    if out_dir is not None:
+        (Path(out_dir) / METRICS_FILE).unlink(missing_ok=True)
     from vae.fit import fit  # TensorFlow starts here
 
     fitted = fit(config, splits, on_epoch, verbose)
@@ -74,6 +78,8 @@ def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str,
         values = quality.sample_metrics(config, lambda codes: decode_means(model, codes),
                                         splits.test_labels is not None)
     except OSError as error:  # the classifier cache cannot be read or written: the trial itself is fine
+        if error.errno in MACHINE_ERRNOS:  # ... unless the disk is full or failing: a fault of the machine
+            raise
         reason = f"classifier cache {quality.cache_dir()}: {error.strerror or type(error).__name__}"
         return {quality.SKIP_KEY: reason}
     return {**values, "sample_metrics_seconds": time.perf_counter() - started}
@@ -85,7 +91,6 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
 
     originals, samples = splits.test, model.decode_prior(64).numpy()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2, allow_nan=False) + "\n")
     with open(out_dir / "history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(result.history[0]) if result.history else ["epoch"])
         writer.writeheader()
@@ -99,6 +104,9 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
     np.savez_compressed(out_dir / "reconstructions.npz", originals=originals[:64].astype(np.float32),
                         reconstructions=recons[:64].astype(np.float32))
     np.savez_compressed(out_dir / "samples.npz", samples=samples.astype(np.float32))
+    partial = out_dir / f".{METRICS_FILE}.partial"  # written whole, then renamed: the folder's completion marker
+    partial.write_text(json.dumps(result.as_dict(), indent=2, allow_nan=False) + "\n")
+    os.replace(partial, out_dir / METRICS_FILE)
     return out_dir
 
 
