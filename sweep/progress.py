@@ -9,7 +9,7 @@ import optuna
 from tqdm import tqdm
 
 from common.results import FAIL_REASON, MACHINE_FAULT, TrialResult
-from sweep.storage import counted
+from sweep.storage import counted, retried
 
 HEADER_WIDTH = 8  # a header longer than its column's cells folds at this width
 STATE_NAMES = {"COMPLETE": "done", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "queued"}
@@ -91,6 +91,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _state(trial: optuna.trial.FrozenTrial, rerun: set[int]) -> str:
+    """A trial's state in the table: a failed trial that was re-run says why it stopped, not `failed`."""
+    if trial.user_attrs.get(MACHINE_FAULT):
+        return "stopped (machine), re-run"
+    if trial.number in rerun:
+        return "interrupted, re-run"
+    return STATE_NAMES.get(trial.state.name, trial.state.name)
+
+
 def results_table(study: optuna.Study, max_rows: int = 60) -> None:
     """A rich table of the study's trials (best first among the complete ones) on stdout; no cell is ever cut
     (a collapsed run's diversity of 1e-9 is evidence: its exponent must show)."""
@@ -107,10 +116,10 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
     note = "; AE: none, not a density model" if objective != "sample_fd" else ""
     columns = ("#", "state", *params, "value", "active", "diversity", "sharpness", "sample FD", "seconds")
     rows = []
+    rerun = retried(study)
     for t in ordered[:max_rows]:
         result = TrialResult.from_stored(t.user_attrs)
-        state = "stopped (machine)" if t.user_attrs.get(MACHINE_FAULT) else STATE_NAMES.get(t.state.name, t.state.name)
-        rows.append([str(t.number), state,
+        rows.append([str(t.number), _state(t, rerun),
                      *(_fmt(t.params.get(key)) for key in params),
                      _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(result.active_units),
                      _fmt(result.recon_diversity), _fmt(result.sharpness), _fmt(result.sample_fd),

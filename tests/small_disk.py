@@ -22,9 +22,9 @@ class SmallDisk:
     def __init__(self, folder: Path, holder: subprocess.Popen):
         self.folder, self.holder = folder, holder
 
-    def command(self, *args: str) -> list[str]:
-        """`args` run inside the namespace that sees the tmpfs at `folder`."""
-        return ["nsenter", "-t", str(self.holder.pid), "-m", "--", *args]
+    def command(self, *args: str, cwd: str | Path | None = None) -> list[str]:
+        """`args` run inside the namespace that sees the tmpfs at `folder`, in `cwd` (default: this one)."""
+        return ["nsenter", "-t", str(self.holder.pid), "-m", f"--wd={cwd or os.getcwd()}", "--", *args]
 
     def outside(self, path: str | Path = "") -> Path:
         """`path` (under `folder`) as this process reaches it."""

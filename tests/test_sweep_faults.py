@@ -25,7 +25,9 @@ from common.results import folder_complete
 from conftest import REPO, run_in_process
 from small_disk import small_disk
 from sweep import launch, objective, relog
+from postgres_server import postgres_server
 from test_sweep_flow import FakeNonFinite, fake_run
+from test_sweep_outage import outage, query
 from test_sweep_workers import ENV, assert_each_point_complete_once, trials
 
 GRID = {"beta": [1.0, 2.0], "reduction": ["sum", "mean"]}  # 4 points, in this order: (1, sum), (1, mean), (2, sum), ...
@@ -163,3 +165,75 @@ def test_a_killed_wandb_service_switches_wandb_off_and_relog_logs_what_it_missed
     assert runs["trial-1"].run_id == study.trials[1].user_attrs["wandb_run_id"]  # the broken run, now complete
     again = run_in_process(relog.main, *command[:1], capsys=capsys)
     assert again.returncode == 0 and "0 of 0 trials" in again.stdout  # each trial is logged once
+
+
+CHAOS_GRID = ["--set", "search.space.beta=[0.5, 1.0, 2.0, 4.0]"]  # x reduction [sum, mean] = 8 points
+CHAOS_TRIALS = ["--set", "trial.dataset=digits", "--set", "trial.hidden=[16]", "--set", "trial.iwae_samples=2",
+                "--set", "trial.epochs=3", "--set", "trial.sample_metrics=false", "--set", "heartbeat_seconds=1",
+                "--set", "storage_retry_seconds=60"]
+RUNNERS = ("select r.value_json from trials t join trial_user_attributes r on r.trial_id = t.trial_id "
+           "and r.key = 'runner' where t.state = 'RUNNING'")
+
+
+def running_in(url: str, *processes: subprocess.Popen) -> bool:
+    """Each of `processes` runs a trial (it has started it: its runner is recorded)."""
+    pids = {json.loads(value)["pid"] for (value,) in query(url, RUNNERS)}
+    return all(process.pid in pids for process in processes)
+
+
+def wait(condition, logs: dict[str, Path], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, {name: log.read_text()[-1000:] for name, log in logs.items()}
+        time.sleep(0.1)
+
+
+def test_chaos_two_launchers_through_a_full_disk_a_kill_9_a_dead_wandb_and_a_database_restart(tmp_path):
+    """One sweep of 2 launchers on PostgreSQL: A's disk fills up for 10 s, B is killed -9 mid-trial, B's relaunch
+    loses its W&B service and then its database for 2 s mid-trial. Each launcher is relaunched at most once; at the
+    end every grid point is COMPLETE exactly once and no traceback reached the console."""
+    logs: dict[str, Path] = {}
+
+    def start(name: str, prefix: list[str], out: Path) -> subprocess.Popen:
+        logs[name] = tmp_path / f"{name}.txt"
+        command = [*prefix, sys.executable, "-m", "sweep.launch", "configs/smoke.yaml", "--storage", url,
+                   "--out", str(out), "--no-report", "--workers", "1", *CHAOS_GRID, *CHAOS_TRIALS]
+        return subprocess.Popen(command, cwd=REPO, env=ENV, stdout=logs[name].open("w"), stderr=subprocess.STDOUT)
+
+    with small_disk(tmp_path / "disk", size="32m") as disk, postgres_server() as url:
+        a_out, b_out = disk.folder / "runs", tmp_path / "b"
+        a, b = start("a", disk.command(cwd=REPO), a_out), start("b", [], b_out)
+        wait(lambda: running_in(url, a, b), logs)  # both are in a trial
+        ballast = disk.fill()
+        filled = time.monotonic()
+        b.kill()
+        b.wait()
+        b2 = start("b2", [], b_out)
+        assert a.wait(timeout=120) == 75, logs["a"].read_text()[-2000:]
+        wait(lambda: any(child.name() == "wandb-core" for child in psutil.Process(b2.pid).children(recursive=True)),
+             logs)
+        for child in psutil.Process(b2.pid).children(recursive=True):
+            if child.name() == "wandb-core":
+                child.kill()
+        wait(lambda: running_in(url, b2), logs)
+        outage(url, 2)
+        time.sleep(max(0.0, 10 - (time.monotonic() - filled)))
+        ballast.unlink()
+        a2 = start("a2", disk.command(cwd=REPO), a_out)
+        codes = {name: process.wait(timeout=600) for name, process in (("a2", a2), ("b2", b2))}
+        texts = {name: log.read_text() for name, log in logs.items()}
+        all_trials = trials(url)
+        folders = [disk.outside(Path(t.user_attrs["artifact_dir"]).relative_to(disk.folder))
+                   if Path(t.user_attrs["artifact_dir"]).is_relative_to(disk.folder) else t.user_attrs["artifact_dir"]
+                   for t in all_trials if t.state.name == "COMPLETE"]
+        assert all(folder_complete(folder) for folder in folders)
+    assert b.returncode == -signal.SIGKILL and codes == {"a2": 0, "b2": 0}, {**codes, **texts}
+    assert_each_point_complete_once(all_trials, points=8)
+    assert not [name for name, text in texts.items() if "Traceback" in text], texts
+    [line] = errors(texts["a"])
+    assert "No space left on device writing" in line and str(a_out) in line and "free space" in line, line
+    assert [line for line in texts["b2"].splitlines() if "W&B stopped working" in line], texts["b2"]
+    assert "reachable again" in texts["b2"] and not errors(texts["b2"])
+    assert any(t.user_attrs.get("machine_fault") for t in all_trials)  # A's trial: re-queued, not failed
+    assert any("stopped by the machine were re-run" in texts[name] or "stopped by the machine was re-run"
+               in texts[name] for name in ("a2", "b2"))

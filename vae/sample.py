@@ -24,7 +24,7 @@ from scipy.stats import norm
 from common.cli import EXIT_OK, OneLineParser, run_main
 from vae import metrics, plots
 from vae.config import TrialConfig
-from common.errors import UserError
+from common.errors import UserError, disk_fault
 
 TRAVERSAL_ROWS = 8
 TRAVERSAL_QUANTILES = np.linspace(0.05, 0.95, 9)
@@ -195,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             written = write_all(model, config, out, args.n, args.seed)
         except OSError as error:
-            raise UserError(f"cannot write ({error.strerror or type(error).__name__}: {error.filename})") from None
+            raise disk_fault(error, out) or UserError(
+                f"cannot write ({error.strerror or type(error).__name__}: {error.filename})") from None
         print(f"{plots.describe(config)}: wrote {len(written)} images to {out}")
         for path in written:
             print(f"  {path}")

@@ -20,7 +20,7 @@ from common.collapse import effective_beta, verdict
 from common.results import METRICS_FILE, TrialResult
 from vae import data, plots, quality
 from vae.config import DATASETS, TrialConfig, build_trial_config, parse_overrides
-from common.errors import MACHINE_ERRNOS, NonFiniteLoss, UserError
+from common.errors import MACHINE_ERRNOS, NonFiniteLoss, UserError, disk_fault
 
 if TYPE_CHECKING:
     from vae.fit import EpochHook
@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             result = run(config, args.out, verbose=args.verbose)
         except NonFiniteLoss as error:  # a NaN loss comes from the chosen settings: a user error too
             raise UserError(str(error)) from None
+        except OSError as error:  # a full or failing disk: exit code 75 (a fault of the machine)
+            raise disk_fault(error, args.out) or error from None
         shown = {key: value for key, value in result.as_dict().items() if key != "kl_per_dim"}
         print(json.dumps(shown, indent=2))
         print(f"artifacts: {result.artifact_dir}")
