@@ -63,6 +63,7 @@ def write_artifacts(folder: Path, collapsed: bool, seed: int) -> None:
     else:
         recons = np.clip(0.8 * originals + 0.1, 0, 1).astype("float32")
     np.savez(folder / "reconstructions.npz", originals=originals, reconstructions=recons)
+    (folder / "metrics.json").write_text("{}\n")  # last: the folder is complete (common.results.folder_complete)
 
 
 def make_study(root: Path, with_running: bool = False) -> tuple[str, str]:

@@ -7,6 +7,7 @@ import re
 import shutil
 
 import nbformat
+import pandas as pd
 import pytest
 from analysis_fixtures import EXPECTED, make_study, only_failed_study, run_report, wandb_trials, write_wandb_runs
 
@@ -20,14 +21,26 @@ def visible_text(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
+INCOMPLETE = 5  # the trial whose folder has no metrics.json
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     storage, study = make_study(root)
+    (root / study / f"trial-{INCOMPLETE}" / "metrics.json").unlink()  # its run was killed while writing the folder
     out = root / "out"
     done = run_report(["--storage", storage, "--study", study, "--out", str(out)], root)
     assert done.returncode == 0, done.stderr
     return out, done
+
+
+def test_an_incomplete_trial_folder_is_named_and_skipped_in_one_line(report):
+    _, done = report
+    [line] = [line for line in done.stderr.splitlines() if "incomplete" in line]
+    assert line.startswith("warning: skipped 1 incomplete trial folder") and line.endswith(f"/trial-{INCOMPLETE}")
+    summary = pd.read_csv(report[0] / "summary.csv")
+    assert summary.loc[summary["number"] == INCOMPLETE, "artifact_dir"].isna().all()
 
 
 def test_notebooks_executed_without_errors(report):

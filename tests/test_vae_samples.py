@@ -150,7 +150,9 @@ def test_vae_sample_bad_input_writes_nothing(trained, tmp_path, capsys):
     for name in ("config.json", "model.json", "encoder.keras"):
         (damaged / name).write_bytes((trained["latent2"].artifact_dir / name).read_bytes())
     (damaged / "decoder.keras").write_bytes(b"not a keras file")
+    assert_one_line_error(run_in_process(sample_main, str(damaged), capsys=capsys), "incomplete trial folder")
+    (damaged / "metrics.json").write_bytes((trained["latent2"].artifact_dir / "metrics.json").read_bytes())
     assert_one_line_error(run_in_process(sample_main, str(damaged), capsys=capsys), "cannot load the saved model")
     assert sorted(path.name for path in damaged.iterdir()) == [
-        "config.json", "decoder.keras", "encoder.keras", "model.json"]
+        "config.json", "decoder.keras", "encoder.keras", "metrics.json", "model.json"]
     assert list(not_a_trial.iterdir()) == [] and not (tmp_path / "missing").exists()
