@@ -128,7 +128,7 @@ def wandb_services() -> list[psutil.Process]:
 
 def test_a_killed_wandb_service_switches_wandb_off_and_relog_logs_what_it_missed(tmp_path, capsys, monkeypatch,
                                                                                  wandb_root):
-    from analysis.wandb_file import read_run
+    from common.wandb_adapter import read_run
 
     command = [config_file(tmp_path, tmp_path / "runs", wandb="offline", space={"beta": [1.0, 2.0, 4.0]}),
                "--no-report", "--workers", "1"]
