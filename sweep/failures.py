@@ -1,4 +1,4 @@
-"""Who is at fault when a trial does not finish, decided in one place for the W&B run, the Optuna trial and the launcher.
+"""Who is at fault when a trial does not finish: decided in one place for the W&B run, the trial and the launcher.
 
 The rule: a fault of the trial (its loss went NaN/inf, TensorFlow ran out of memory, a bad config value) fails that
 trial with its reason and the sweep goes on. A fault of the machine (a full, read-only or failing disk; the storage

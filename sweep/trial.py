@@ -4,12 +4,14 @@
 
 Every TrialConfig key is a flag (values parsed as YAML: `--hidden "[256, 128]"`, `--learning_rate 1e-4`);
 flags override `--config-json` (a JSON object of TrialConfig keys), which overrides the defaults.
-Artifacts go to `<out>/<study>/run-<W&B run id>/`. Exit codes: 0 done, 1 the loss went NaN/inf, 2 bad input.
+Artifacts go to `<out>/<study>/run-<W&B run id>/` (`run-<date-time>/` if W&B failed to start). Exit codes: 0 done,
+1 the loss went NaN/inf, 2 bad input, 75 a fault of the machine (a full disk).
 """
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence, get_args
 
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(args.out).resolve()
         tracker = Tracker.create(args.project, args.study, args.wandb_mode, root, args.entity)
         run = tracker.start(None, {**config.flat(), "study": args.study})
-        out_dir = root / args.study / f"run-{run.id}"
+        out_dir = root / args.study / f"run-{run.id or time.strftime('%Y%m%d-%H%M%S')}"  # no id: W&B failed
         try:
             result = train_tracked(config, out_dir, run)
         except NonFiniteTrial as error:

@@ -73,3 +73,25 @@ def test_diversity_only_collapse_is_called_under_training(df):
     assert "All of them still have active units (3–7)" in text and "under-training (epochs run: 2)" in text
     mean_part = next(part for part in text.split("\n\n") if "runs with reduction=mean" in part)
     assert "ignores z" in mean_part  # the mean runs did lose z
+
+
+def test_overview_counts_trials_stopped_by_the_machine_apart_from_interrupted_ones(tmp_path):
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    storage, name = make_study(tmp_path)
+    study = optuna.load_study(study_name=name, storage=storage)
+    config = study.trials[0].user_attrs["config"]
+    reasons = {"stopped by the machine: No space left on device writing x": {"machine_fault": True},
+               "interrupted (Ctrl-C or SIGTERM) while running": {}}
+    stopped = [create_trial(state=TrialState.FAIL, user_attrs={"config": config, "fail_reason": reason, **extra})
+               for reason, extra in reasons.items()]
+    for trial in stopped:
+        study.add_trial(trial)
+    for number in (len(study.trials) - 2, len(study.trials) - 1):  # both re-queued
+        study.add_trial(create_trial(state=TrialState.WAITING, user_attrs={"config": config, "retry_of": number}))
+    df = trials(storage, name)
+    assert (df.attrs["study_attrs"]["reruns"], df.attrs["study_attrs"]["stopped_by_machine"]) == (1, 1)
+    text = narrative.overview(df)
+    assert "1 trial interrupted (worker killed or stopped) and re-run" in text
+    assert "1 trial stopped by the machine (a full disk, ...), not by its configuration, and re-run" in text

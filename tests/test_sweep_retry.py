@@ -211,7 +211,8 @@ def test_a_full_sqlite_disk_stops_at_once_instead_of_waiting_out_the_window(tmp_
                 "    print(error)\n")
         done = subprocess.run(disk.command(sys.executable, "-c", code, str(disk.folder / "s.db"),
                                            str(disk.folder / "ballast")),
-                              capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"})
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"})
         assert database.is_file()
     assert done.returncode == 0, done.stderr[-2000:]
     assert "cannot be written (database or disk is full): free space on its disk" in done.stdout, done.stdout
