@@ -17,8 +17,8 @@ os.environ.setdefault("VAE_SWEEPS_CACHE", str(Path(tempfile.gettempdir()) / "vae
 # The test files with the longest run first (measured wall time). pyproject runs the files in parallel processes
 # (one file per process at a time, in this order: --no-loadscope-reorder); started last, a long file would keep one
 # process running alone at the end.
-LONGEST_FIRST = ("test_sweep_workers.py", "test_sweep_outage.py", "test_sweep_signals.py", "test_slurm_example.py",
-                 "test_sweep_e2e.py", "test_vae_samples.py", "test_vae_train_cli.py",
+LONGEST_FIRST = ("test_sweep_workers.py", "test_sweep_outage.py", "test_sweep_signals.py", "test_sweep_faults.py",
+                 "test_slurm_example.py", "test_sweep_e2e.py", "test_vae_samples.py", "test_vae_train_cli.py",
                  "test_analysis_report_scale.py", "test_analysis_report.py", "test_sweep_bad_input.py",
                  "test_wandb_report.py", "test_imports.py", "test_benchmarks_trial_cache.py", "test_vae_quality.py",
                  "test_sweep_launch_workers.py", "test_sweep_flow.py", "test_analysis_figures.py")
