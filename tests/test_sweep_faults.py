@@ -23,9 +23,9 @@ import yaml
 
 from common.results import folder_complete
 from conftest import REPO, run_in_process
+from postgres_server import postgres_server
 from small_disk import small_disk
 from sweep import launch, objective, relog
-from postgres_server import postgres_server
 from test_sweep_flow import FakeNonFinite, fake_run
 from test_sweep_outage import outage, query
 from test_sweep_workers import ENV, assert_each_point_complete_once, trials
@@ -119,7 +119,6 @@ def test_a_full_disk_stops_the_sweep_with_75_and_the_same_command_then_finishes_
                                                                        for t in before[:2]]  # not run again
         assert all(folder_complete(disk.outside(Path(t.user_attrs["artifact_dir"]).relative_to(disk.folder)))
                    for t in after if t.state.name == "COMPLETE")
-    print(stopped.stderr.splitlines()[-1], resumed.stdout.splitlines()[-2:], sep="\n")
 
 
 def wandb_services() -> list[psutil.Process]:
