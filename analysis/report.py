@@ -184,7 +184,8 @@ def build(args: argparse.Namespace) -> tuple[Path, str]:
     skipped = df.attrs.get("incomplete_folders")
     if skipped:
         print(f"warning: skipped {len(skipped)} incomplete trial folder{'s' if len(skipped) > 1 else ''} (no "
-              f"{METRICS_FILE}: the run stopped while writing it): {', '.join(skipped)}", file=sys.stderr)
+              f"{METRICS_FILE}: the run stopped while writing it): {', '.join(skipped[:3])}"
+              + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""), file=sys.stderr)
     study = args.study or df.attrs.get("study")
     out = Path(args.out) if args.out else default_out(storage, study, wandb_dir)
     out.mkdir(parents=True, exist_ok=True)

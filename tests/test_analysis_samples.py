@@ -33,6 +33,7 @@ def frame(tmp_path):
                 folder = tmp_path / f"trial-{number}"
                 folder.mkdir()
                 np.savez(folder / "samples.npz", samples=np.full((64, 28, 28, 1), beta / 4, np.float32))
+                (folder / "metrics.json").write_text("{}\n")  # last, as vae.train writes it: the folder is complete
                 collapsed = reduction == "mean"
                 values = {"test/sample_fd": fd_of(reduction, arch, beta), "test/nelbo": nelbo_of(reduction, arch, beta),
                           "test/recon_nll": nelbo_of(reduction, arch, beta) - 10, "test/sample_confidence": 0.8,
