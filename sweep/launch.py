@@ -204,7 +204,8 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
               flush=True)
     elif done:
         print(f"{done} of {total} trials already finished, resuming", flush=True)
-    progress = SweepProgress(study, total, planned=planned_now(study, config))
+    planned = planned_now(study, config)
+    progress = SweepProgress(study, total, planned=planned)
     tracker.warn = progress.warn
     try:
         run_sweep(study, storage, config, lambda on_epoch: Objective(config, tracker, on_epoch), progress, started)
@@ -212,7 +213,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
         progress.close()
         tracker.close()
     results_table(study)
-    print(verdict_line(verdicts(study), total))
+    print(verdict_line(verdicts(study), planned() if planned else total))
     print(f"artifacts: {root / config.study}/trial-<number>/")
     hint = tracker.sync_hint()
     if hint:
