@@ -2,7 +2,7 @@
 
 Columns, in order: `number`, `state`, `study`, the trial config (`beta`, `latent_dim`, `reduction`, `arch`,
 `model`, `likelihood`, `dataset` always, then the other swept parameters, then every other config key),
-every `test/<metric>` (None -> NaN), `kl_per_dim` (a float numpy array per row, NaN where absent), `effective_beta`,
+every `test/<metric>` (None -> NaN; the calibration ladder's `test/sample_kid_ladder*` float arrays), `kl_per_dim` (a float numpy array per row, NaN where absent), `effective_beta`,
 `train_seconds`, `eval_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
 `status`, `evidence` (from `analysis.diagnose`).
 `frame.attrs`: `source`, `study`, `swept` (parameter names that were searched or that vary),
@@ -21,8 +21,8 @@ import pandas as pd
 
 from analysis.diagnose import diagnose
 from common.collapse import Thresholds
-from common.results import (ARTIFACT_DIR, FAIL_REASON, KL_PER_DIM_KEY, RUN_FIGURES, RUN_NOTES, SCALAR_TEST_KEYS,
-                            WANDB_RUN_ID, TrialResult, folder_complete)
+from common.results import (ARTIFACT_DIR, FAIL_REASON, KL_PER_DIM_KEY, LADDER_KEYS, RUN_FIGURES, RUN_NOTES,
+                            SCALAR_TEST_KEYS, WANDB_RUN_ID, TrialResult, folder_complete)
 
 CORE_PARAMS = ("beta", "latent_dim", "reduction", "arch", "model", "likelihood", "dataset")
 TEXT_INFO = (WANDB_RUN_ID, ARTIFACT_DIR, FAIL_REASON, *RUN_NOTES)
@@ -74,6 +74,7 @@ def _row(record: TrialRecord, study: str | None) -> dict[str, Any]:
     row.update(record.params)
     row.update({key: to_float(stored[key]) for key in SCALAR_TEST_KEYS})
     row["kl_per_dim"] = per_dim_array(stored[KL_PER_DIM_KEY])
+    row.update({key: per_dim_array(stored[key]) for key in LADDER_KEYS})
     row.update({key: to_float(stored[key]) for key in RUN_FIGURES})
     row["effective_beta"] = _effective_beta(row, stored["effective_beta"])
     for key in TEXT_INFO:

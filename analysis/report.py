@@ -34,7 +34,7 @@ from analysis.boundary import CSV_NAME as BOUNDARY_CSV, write_csv as write_bound
 from analysis.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, first_line, run_main
-from common.results import METRICS_FILE
+from common.results import LADDER_KEYS, METRICS_FILE
 from common.storage_url import mask, normalize, sqlite_path
 from common.errors import UserError
 
@@ -75,8 +75,10 @@ def default_out(storage: str | None, study: str | None, wandb_dir: str | None) -
 
 def write_summary(df: pd.DataFrame, path: Path) -> None:
     table = df.copy()
-    table["kl_per_dim"] = table["kl_per_dim"].map(
-        lambda value: json.dumps([round(float(v), 6) for v in value]) if hasattr(value, "__len__") else "")
+    for column in ("kl_per_dim", *LADDER_KEYS):
+        if column in table:
+            table[column] = table[column].map(
+                lambda value: json.dumps([round(float(v), 6) for v in value]) if hasattr(value, "__len__") else "")
     table.to_csv(path, index=False)
 
 

@@ -1,264 +1,282 @@
-"""The "samples" report: which β gives the best samples? Figures and prose from the trial table.
+"""The "samples" report: which β gives the best samples? The answer, its evidence and its spread, as prose.
 
-Reads the sample-quality metrics of `vae.quality` (`test/sample_fd`, `test/sample_confidence`,
-`test/sample_coverage`, `test/classifier_accuracy`; lower FD is better) and the prior samples each trial saved
-(`samples.npz` in its artifact folder). Every number in the prose is computed here from the data.
+Reads `vae.quality`'s metrics from the trial table: `test/sample_kid` (the headline: KID, lower is better, shown
+×10³), its sampling spread `test/sample_kid_std`, `test/sample_fd_cnn`, `test/sample_coverage`, and the calibration
+ladder every trial stored (`test/sample_kid_ladder`, `vae.ladder.RUNGS`), against which each value is placed
+("KID 41: between blur σ = 1 and σ = 2"). Only trials whose `sample_features` name the same feature extractor
+are compared. Training seeds: a configuration (`analysis.seeds.config_columns`) run with several seeds is one row
+with the median and the range over its seeds; two β are called different only when those ranges do not overlap.
+Every number in the prose is computed here from the data.
 """
 from __future__ import annotations
 
-import io
 import math
-from common.results import ARTIFACT_DIR
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from vae.images import tile
+from analysis.numbers import fmt
+from analysis.seeds import config_columns
+from common.collapse import COLLAPSED
+from common.results import stored_key
+from vae import ladder
 
-FD, CONFIDENCE, COVERAGE = "test/sample_fd", "test/sample_confidence", "test/sample_coverage"
-QUALITY = {FD: "sample FD (lower is better)", CONFIDENCE: "sample confidence (mean max softmax)",
-           COVERAGE: "label coverage (normalised entropy)"}
-SAMPLES_NPZ = "samples.npz"
-
-
-def png(figure: Figure, dpi: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
+KID, KID_STD, FD = stored_key("sample_kid"), stored_key("sample_kid_std"), stored_key("sample_fd_cnn")
+COVERAGE, LADDER, LADDER_STD = stored_key("sample_coverage"), stored_key("sample_kid_ladder"), \
+    stored_key("sample_kid_ladder_std")
+ACCURACY, OLD_FD, FEATURES = stored_key("classifier_accuracy"), stored_key("sample_fd"), "sample_features"
+SCALE = 1e3  # KID is shown ×10³
+SETTLE_SEEDS = (1, 2)  # seeds to add when one training seed per β cannot settle a comparison
 
 
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
-    return figure
+# --- selection ----------------------------------------------------------------------------------------------
 
-
-def fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+def _finished(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["state"] == "COMPLETE"]
 
 
 def measured(df: pd.DataFrame) -> pd.DataFrame:
-    """Finished trials with a sample FD."""
-    done = df[df["state"] == "COMPLETE"]
-    return done[done[FD].notna()] if FD in done else done.iloc[0:0]
+    """Finished trials with a sample KID, all measured with one feature extractor (the most frequent one)."""
+    done = _finished(df)
+    if KID not in done or FEATURES not in done:
+        return done.iloc[0:0]
+    rows = done[done[KID].notna()]
+    if rows.empty:
+        return rows
+    return rows[rows[FEATURES] == rows[FEATURES].value_counts().index[0]]
 
 
-def vaes(df: pd.DataFrame) -> pd.DataFrame:
+def is_ae(rows: pd.DataFrame) -> pd.Series:
+    return rows["model"].fillna("vae") == "ae"
+
+
+def ladder_of(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """The calibration ladder {rung: (KID, sampling spread)} the trials stored (one per dataset split; the first)."""
+    for values, spreads in zip(rows.get(LADDER, []), rows.get(LADDER_STD, [])):
+        if isinstance(values, np.ndarray) and len(values) == len(ladder.RUNGS):
+            spreads = spreads if isinstance(spreads, np.ndarray) else np.full(len(values), np.nan)
+            return {name: (float(v), float(s)) for name, v, s in zip(ladder.RUNGS, values, spreads)}
+    return {}
+
+
+# --- how a value is written -------------------------------------------------------------------------------
+
+def kid_text(value: float, spread: float | None = None) -> str:
+    """KID ×10³ in the report's number format; a negative estimate (no worse than real data) is "≈ 0"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = "≈ 0" if value <= 0 else fmt(SCALE * value)
+    if spread is not None and not (isinstance(spread, float) and math.isnan(spread)):
+        text += f" ± {fmt(SCALE * spread, 2)}"
+    return text
+
+
+def placement(value: float, rungs: dict[str, tuple[float, float]]) -> str:
+    """Where `value` falls on the ladder: "between blur σ = 1 (12) and blur σ = 2 (60)"."""
+    if not rungs or value is None or math.isnan(value):
+        return "no calibration ladder stored"
+    ordered = sorted(rungs.items(), key=lambda item: item[1][0])
+    below = [(name, kid) for name, (kid, _) in ordered if kid <= value]
+    above = [(name, kid) for name, (kid, _) in ordered if kid > value]
+    if not below:
+        return f"better than {ladder.LABELS[above[0][0]]} ({kid_text(above[0][1])})"
+    if not above:
+        return f"worse than {ladder.LABELS[below[-1][0]]} ({kid_text(below[-1][1])})"
+    (low, low_kid), (high, high_kid) = below[-1], above[0]
+    return f"between {ladder.LABELS[low]} ({kid_text(low_kid)}) and {ladder.LABELS[high]} ({kid_text(high_kid)})"
+
+
+def kid_range(row: pd.Series) -> str:
+    """A configuration's KID: with several seeds the median and range, else the value ± its sampling spread."""
+    if row["runs"] > 1:
+        return f"KID {kid_text(row['kid'])} [{kid_text(row['kid min'])}–{kid_text(row['kid max'])} over " \
+               f"{row['runs']} seeds]"
+    return f"KID {kid_text(row['kid'], row['kid spread'])}"
+
+
+def beta_text(value: Any) -> str:
+    return f"β={fmt(value)}"
+
+
+# --- configurations (seeds aggregated) -------------------------------------------------------------------
+
+def configurations(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration of the measured trials: keys, runs, collapsed runs, KID median/min/max over
+    seeds, the median sampling spread, FD and coverage medians, the trial numbers."""
     rows = measured(df)
-    return rows[rows["model"] != "ae"]
+    keys = [key for key in config_columns(df) if key in rows]
+    if rows.empty:
+        return pd.DataFrame(columns=[*keys, "runs", "collapsed", "kid", "kid min", "kid max", "kid spread"])
+    rows = rows.assign(_key=rows[keys].astype(str).agg("|".join, axis=1).to_numpy(),
+                       _collapsed=(rows["status"] == COLLAPSED).to_numpy())
+    groups = rows.groupby("_key", sort=False)
+    table = rows.drop_duplicates("_key").set_index("_key")[[*keys, "effective_beta"]]
+    table["runs"] = groups.size()
+    table["collapsed"] = groups["_collapsed"].sum().astype(int)
+    table["kid"], table["kid min"], table["kid max"] = groups[KID].median(), groups[KID].min(), groups[KID].max()
+    table["kid spread"] = groups[KID_STD].median() if KID_STD in rows else math.nan
+    table["fd"] = groups[FD].median() if FD in rows else math.nan
+    table["coverage"] = groups[COVERAGE].median() if COVERAGE in rows else math.nan
+    table["numbers"] = groups["number"].agg(list)
+    return table.reset_index(drop=True)
 
 
-def aes(df: pd.DataFrame) -> pd.DataFrame:
-    rows = measured(df)
-    return rows[rows["model"] == "ae"]
+def differ(a: pd.Series, b: pd.Series) -> bool | None:
+    """Do two configurations' KIDs differ by more than the spread over training seeds? None: one seed only."""
+    if a["runs"] < 2 or b["runs"] < 2:
+        return None
+    return bool(a["kid max"] < b["kid min"] or b["kid max"] < a["kid min"])
+
+
+# --- the answer ---------------------------------------------------------------------------------------------
+
+def _ae_clause(table: pd.DataFrame, arch: str, best: pd.Series) -> str:
+    aes = table[(table["model"] == "ae") & (table["arch"] == arch)] if "model" in table else table.iloc[0:0]
+    if aes.empty:
+        return ""
+    same = aes[aes["latent_dim"] == best["latent_dim"]]
+    ae = (same if not same.empty else aes).iloc[0]
+    where = "the same latent size" if not same.empty else f"latent {ae['latent_dim']}, the only AE"
+    verdict = "worse than" if ae["kid min"] > best["kid max"] else "not worse than"
+    return (f"; the AE of this arch ({where}), decoding z ~ N(0, I), scores {kid_range(ae)}: {verdict} "
+            f"{beta_text(best['beta'])}")
+
+
+def _settle(best: pd.Series, other: pd.Series) -> str:
+    seeds = ", ".join(str(seed) for seed in SETTLE_SEEDS)
+    return (f"with one training seed per β the sweep cannot tell whether that gap exceeds the spread between "
+            f"training runs; seeds {seeds} of {beta_text(best['beta'])} and {beta_text(other['beta'])} at latent "
+            f"{best['latent_dim']} would settle it")
+
+
+def group_answer(table: pd.DataFrame, reduction: str, arch: str, rungs: dict) -> str:
+    """One sentence: which β gives the best samples for this reduction and arch."""
+    vae = table[(table["model"] != "ae") & (table["reduction"] == reduction) & (table["arch"] == arch)]
+    head = f"**reduction={reduction}, arch={arch}**: "
+    runs, collapsed = int(vae["runs"].sum()), int(vae["collapsed"].sum())
+    if collapsed == runs:
+        return (head + f"no β works here: all {runs} runs collapsed ({beta_text_list(vae['beta'])}; KID "
+                f"{kid_text(vae['kid'].min())}–{kid_text(vae['kid'].max())}, {placement(vae['kid'].median(), rungs)}).")
+    usable = vae[vae["collapsed"] < vae["runs"]].sort_values("kid")
+    best = usable.iloc[0]
+    text = (head + f"{beta_text(best['beta'])} gives the best samples (latent {best['latent_dim']}: "
+            f"{kid_range(best)}, {placement(best['kid'], rungs)})")
+    rivals = usable[(usable["latent_dim"] == best["latent_dim"]) & (usable["beta"] != best["beta"])]
+    if rivals.empty:
+        text += f"; no other β ran at latent {best['latent_dim']}"
+    else:
+        rival = rivals.iloc[0]
+        verdict = differ(best, rival)
+        if verdict is None:
+            text += f"; the next, {beta_text(rival['beta'])}, scores {kid_range(rival)}: " + _settle(best, rival)
+        elif verdict:
+            text += (f", better than the next, {beta_text(rival['beta'])} ({kid_range(rival)}), by more than the "
+                     "spread over training seeds")
+        else:
+            text += (f", but it is not distinguishable from {beta_text(rival['beta'])} ({kid_range(rival)}): "
+                     "their ranges over training seeds overlap")
+    if collapsed:
+        text += f"; {collapsed} of {runs} runs collapsed"
+    return text + _ae_clause(table, arch, best) + "."
+
+
+def beta_text_list(values: pd.Series) -> str:
+    distinct = sorted(set(float(value) for value in values.dropna()))
+    return "β " + ", ".join(fmt(value) for value in distinct)
+
+
+def answer(df: pd.DataFrame) -> str:
+    """samples.html's opening: one sentence per reduction and arch."""
+    table = configurations(df)
+    vae = table[table["model"] != "ae"] if "model" in table else table
+    if vae.empty:
+        return "No VAE trial has sample metrics, so this sweep cannot say which β gives the best samples."
+    rungs = ladder_of(measured(df))
+    lines = [f"- {group_answer(table, reduction, arch, rungs)}"
+             for (reduction, arch), _ in vae.groupby(["reduction", "arch"], sort=True)]
+    return "**Which β gives the best samples?** (KID ×10³, lower is better)\n\n" + "\n".join(lines)
 
 
 def overview(df: pd.DataFrame) -> str:
-    done = df[df["state"] == "COMPLETE"]
+    done = _finished(df)
     rows = measured(df)
     if rows.empty:
         reasons = sorted({str(r) for r in done.get("sample_quality_skipped", pd.Series(dtype=object)).dropna()})
         why = f": {'; '.join(reasons)}" if reasons else " (trials from before the metrics existed?)"
         return f"No finished trial has sample metrics{why}."
-    accuracy = sorted({round(float(a), 4) for a in rows["test/classifier_accuracy"].dropna()})
-    text = (f"{len(rows)} of {len(done)} finished trials have sample metrics, each from as many prior samples "
-            f"z ~ N(0, I) as there are test images, decoded to their mean image. The classifier behind them "
-            f"(trained on the train split only) reaches a held-out test accuracy of "
-            f"{', '.join(f'{a:.1%}' for a in accuracy)}. sample_fd is the Fréchet distance between its penultimate "
-            "features of the samples and of the test images (not comparable with Inception FID); confidence is its "
-            "mean max-softmax on the samples; coverage the normalised entropy of the predicted-label histogram "
-            "(1: all classes equally often, 0: one class).")
-    skipped = len(done) - len(rows)
-    if skipped:
-        text += f" {skipped} finished trial(s) have none (see `sample_quality_skipped`)."
+    accuracy = sorted({round(float(a), 4) for a in rows[ACCURACY].dropna()})
+    counts = sorted({int(n) for n in rows.get("sample_count", pd.Series(dtype=float)).dropna()})
+    text = (f"{len(rows)} of {len(done)} finished trials have sample metrics, each from "
+            f"{' / '.join(str(n) for n in counts) or 'as many'} prior samples z ~ N(0, I) decoded to their mean image "
+            f"and as many test images. Features: {rows[FEATURES].iloc[0]}, trained on the train split only (held-out "
+            f"test accuracy {', '.join(f'{a:.1%}' for a in accuracy)}). **KID** (the headline; ×10³, lower is "
+            "better, ≈ 0 for samples distributed like the data) is shown ± its sampling spread (random half-size "
+            "subsets of samples and test images); FD in the same features and label coverage (1: every class "
+            "equally often, 0: one class) are secondary. Each value is placed on the calibration ladder below.")
+    other = done[done[KID].notna()] if KID in done else done.iloc[0:0]
+    left = len(other) - len(rows)
+    old = int(done[OLD_FD].notna().sum() - (done[OLD_FD].notna() & done[KID].notna()).sum()) \
+        if OLD_FD in done and KID in done else 0
+    if left:
+        text += f" {left} trial(s) measured with another feature extractor are left out (not comparable)."
+    if old:
+        text += f" {old} trial(s) from before KID (an MLP's FD only, not comparable) are left out."
+    skipped = len(done) - len(other) - old
+    if skipped > 0:
+        text += f" {skipped} finished trial(s) have no sample metrics (see `sample_quality_skipped`)."
     return text
 
 
-def quality_vs_beta(df: pd.DataFrame) -> Figure:
-    """FD, confidence and coverage against effective β: one column per arch, one line per reduction × latent."""
-    vae, ae = vaes(df), aes(df)
-    archs = sorted(set(vae["arch"].dropna()) | set(ae["arch"].dropna())) or ["-"]
-    figure = _figure(4.6 * len(archs), 9.0)
-    axes = figure.subplots(len(QUALITY), len(archs), squeeze=False)
-    lines = sorted({(reduction, latent) for reduction, latent in zip(vae["reduction"], vae["latent_dim"])}, key=str)
-    colors = {line: f"C{index % 10}" for index, line in enumerate(lines)}  # one colour per line in every panel
-    handles: dict[str, Any] = {}
-    for column, arch in enumerate(archs):
-        for row, (metric, label) in enumerate(QUALITY.items()):
-            ax = axes[row][column]
-            part = vae[vae["arch"] == arch]
-            for (reduction, latent), group in part.groupby(["reduction", "latent_dim"]):
-                group = group.sort_values("effective_beta")
-                line = f"{reduction}, latent {latent}"
-                (handles[line],) = ax.plot(group["effective_beta"], group[metric], marker="o",
-                                           color=colors[(reduction, latent)],
-                                           linestyle="-" if reduction == "sum" else "--", label=line)
-            for _, baseline in ae[ae["arch"] == arch].iterrows():
-                line = f"AE (latent {baseline['latent_dim']}): decoded N(0, I)"
-                handles[line] = ax.axhline(baseline[metric], color="black", linestyle=":", linewidth=1.2, label=line)
-            ax.set_xscale("log")
-            ax.set_ylabel(label, fontsize=8)
-            if row == 0:
-                ax.set_title(f"arch = {arch}", fontsize=10)
-            if row == len(QUALITY) - 1:
-                ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
-    # every line of every panel (a panel may lack some); none drawn: no legend (matplotlib warns about an empty one)
-    if handles:
-        axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="best")
-    figure.suptitle("Sample quality against effective β (VAE lines; AE as dotted reference)", fontsize=11)
-    figure.tight_layout()
-    return figure
-
-
-def load_samples(artifact_dir: Any, count: int) -> np.ndarray | None:
-    if not isinstance(artifact_dir, str) or not (Path(artifact_dir) / SAMPLES_NPZ).is_file():
-        return None
-    with np.load(Path(artifact_dir) / SAMPLES_NPZ) as archive:
-        return archive["samples"][:count]
-
-
-def _label(row: pd.Series) -> str:
-    if row["model"] == "ae":
-        return f"AE latent {row['latent_dim']} (not a generative model) · FD {fmt(row[FD])}"
-    return (f"{row['reduction']} β={fmt(row['beta'])} (eff. {fmt(row['effective_beta'])}) latent "
-            f"{row['latent_dim']} · FD {fmt(row[FD])}")
-
-
-def sample_grids(df: pd.DataFrame, count: int = 8) -> list[Figure]:
-    """Per arch: one row of prior samples per trial, VAEs ordered by reduction, latent size and β, then the AE."""
-    rows = measured(df)
-    figures = []
-    for arch, part in rows.groupby("arch"):
-        part = part.assign(_ae=part["model"] == "ae").sort_values(["_ae", "reduction", "latent_dim", "effective_beta"])
-        shown = [(row, load_samples(row[ARTIFACT_DIR], count)) for _, row in part.iterrows()]
-        shown = [(row, images) for row, images in shown if images is not None and len(images) == count]
-        if not shown:
-            continue
-        canvas = tile(np.concatenate([images for _, images in shown]), count)
-        height = shown[0][1].shape[1] + 1
-        figure = _figure(0.42 * count + 3.6, 0.42 * len(shown) + 0.8)
-        ax = figure.add_subplot()
-        ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=255)
-        ax.set_yticks([1 + index * height + height / 2 for index in range(len(shown))],
-                      [_label(row) for row, _ in shown], fontsize=7)
-        ax.set_xticks([])
-        ax.tick_params(length=0)
-        ax.set_title(f"Prior samples (decoder mean of z ~ N(0, I)) per trial, arch = {arch}", fontsize=10)
-        figures.append(figure)
-    return figures
-
-
-def best_beta_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per reduction × arch × latent size: the β with the lowest sample FD and the β with the lowest test nelbo."""
-    records = []
-    for (reduction, arch, latent), group in vaes(df).groupby(["reduction", "arch", "latent_dim"]):
-        by_fd = group.loc[group[FD].idxmin()]
-        nelbo = group.dropna(subset=["test/nelbo"])
-        by_nelbo = nelbo.loc[nelbo["test/nelbo"].idxmin()] if not nelbo.empty else None
-        records.append({
-            "reduction": reduction, "arch": arch, "latent": latent, "runs": len(group),
-            "collapsed": int((group["status"] == "collapsed").sum()) if "status" in group else 0,
-            "best-sample β": by_fd["beta"], "its FD": by_fd[FD], "its nelbo": by_fd["test/nelbo"],
-            "best-nelbo β": by_nelbo["beta"] if by_nelbo is not None else math.nan,
-            "its FD ": by_nelbo[FD] if by_nelbo is not None else math.nan,
-            "its nelbo ": by_nelbo["test/nelbo"] if by_nelbo is not None else math.nan,
-            "FD range": float(group[FD].max() - group[FD].min()),
-            "same β": by_nelbo is not None and by_fd["beta"] == by_nelbo["beta"],
-        })
-    return pd.DataFrame(records)
-
-
-def _group_sentence(row: pd.Series) -> str:
-    what = (f"latent {row['latent']}: best samples at β={fmt(row['best-sample β'])} (FD {fmt(row['its FD'])}, nelbo "
-            f"{fmt(row['its nelbo'], 4)})")
-    if row["same β"]:
-        what += ", also the best nelbo"
-    else:
-        what += (f", best nelbo at β={fmt(row['best-nelbo β'])} (nelbo {fmt(row['its nelbo '], 4)}, FD "
-                 f"{fmt(row['its FD '])})")
-    if row["collapsed"] == row["runs"]:
-        runs = "both runs" if row["runs"] == 2 else f"all {row['runs']} runs"
-        what += f" — but {runs} collapsed (FD range {fmt(row['FD range'], 2)}): no β gives usable samples here"
-    return what
-
-
-def best_beta_findings(df: pd.DataFrame) -> str:
-    table = best_beta_table(df)
-    if table.empty:
-        return "No VAE trial has sample metrics."
-    lines = []
-    for (reduction, arch), group in table.groupby(["reduction", "arch"]):
-        overall = vaes(df)
-        overall = overall[(overall["reduction"] == reduction) & (overall["arch"] == arch)]
-        best = overall.loc[overall[FD].idxmin()]
-        lines.append(f"- **reduction={reduction}, arch={arch}** (best overall: β={fmt(best['beta'])}, latent "
-                     f"{best['latent_dim']}, FD {fmt(best[FD])}): "
-                     + "; ".join(_group_sentence(row) for _, row in group.iterrows()) + ".")
-    usable = table[table["collapsed"] < table["runs"]]
-    differ = int((~usable["same β"]).sum())
-    if usable.empty:
-        lines.append("\nEvery group collapsed: no β gives usable samples in this sweep.")
-    else:
-        lines.append(f"\nAmong the {len(usable)} reduction × arch × latent groups with at least one non-collapsed run, "
-                     f"the β with the best samples differs from the β with the best nelbo in {differ}.")
-    return "\n".join(lines)
+def ladder_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The calibration ladder as a table (KID ×10³ ± its sampling spread), best rung first."""
+    rungs = ladder_of(measured(df))
+    records = [{"calibration set": ladder.LABELS[name], "KID ×10³": kid_text(kid, spread)}
+               for name, (kid, spread) in sorted(rungs.items(), key=lambda item: item[1][0])]
+    return pd.DataFrame(records, columns=["calibration set", "KID ×10³"])
 
 
 def ae_findings(df: pd.DataFrame) -> str:
-    ae, vae = aes(df), vaes(df)
-    if ae.empty:
+    """Each AE against the VAEs of its arch and latent size (like with like)."""
+    table = configurations(df)
+    if table.empty or "model" not in table or (table["model"] != "ae").all() or (table["model"] == "ae").sum() == 0:
         return "No AE baseline with sample metrics in this sweep."
+    rungs = ladder_of(measured(df))
     lines = []
-    for _, row in ae.iterrows():
-        same = vae[vae["arch"] == row["arch"]]
+    for _, ae in table[table["model"] == "ae"].iterrows():
+        same = table[(table["model"] != "ae") & (table["arch"] == ae["arch"]) &
+                     (table["latent_dim"] == ae["latent_dim"]) & (table["collapsed"] < table["runs"])]
+        text = (f"- **arch={ae['arch']}, latent {ae['latent_dim']}**: the AE decoding z ~ N(0, I) scores "
+                f"{kid_range(ae)} ({placement(ae['kid'], rungs)}), coverage {fmt(ae['coverage'])}")
         if same.empty:
+            lines.append(text + "; no non-collapsed VAE of this arch and latent size to compare with.")
             continue
-        best = same.loc[same[FD].idxmin()]
-        better = int((same[FD] < row[FD]).sum())
-        recon, vae_recon = row["test/recon_nll"], same["test/recon_nll"].min()
-        relation = "below every VAE's" if recon < vae_recon else "not below every VAE's"
-        lines.append(
-            f"- **arch={row['arch']}**: the AE decoding z ~ N(0, I) scores FD {fmt(row[FD])}, confidence "
-            f"{fmt(row[CONFIDENCE])}, coverage {fmt(row[COVERAGE])}; the best VAE of this arch (β={fmt(best['beta'])}, "
-            f"{best['reduction']}, latent {best['latent_dim']}) scores FD {fmt(best[FD])}, confidence "
-            f"{fmt(best[CONFIDENCE])}, coverage {fmt(best[COVERAGE])}. {better} of {len(same)} VAEs of this arch "
-            f"have a lower FD than the AE, while its test recon NLL ({fmt(recon, 4)}) is {relation} "
-            f"({fmt(vae_recon, 4)} at best).")
+        best = same.sort_values("kid").iloc[0]
+        better = int((same["kid max"] < ae["kid min"]).sum())
+        lines.append(text + f"; {better} of {len(same)} non-collapsed VAE configurations of this arch and latent size "
+                     f"score better, the best {beta_text(best['beta'])} ({best['reduction']}) with {kid_range(best)}.")
     lines.append("\nAn AE is trained only to reconstruct: nothing makes its codes follow N(0, I), so decoding prior "
-                 "draws lands wherever the decoder was never trained. A VAE's KL term is what makes its prior a "
-                 "place to sample from.")
+                 "draws lands where the decoder was never trained. A VAE's KL term is what makes its prior a place "
+                 "to sample from.")
     return "\n".join(lines)
 
 
 def collapse_findings(df: pd.DataFrame) -> str:
-    vae = vaes(df)
-    if "status" not in vae or vae.empty:
+    rows = measured(df)
+    vae = rows[~is_ae(rows)]
+    if vae.empty:
         return "No VAE trial has sample metrics."
-    collapsed, healthy = vae[vae["status"] == "collapsed"], vae[vae["status"] == "healthy"]
+    collapsed, others = vae[vae["status"] == COLLAPSED], rows[rows["status"] != COLLAPSED]
     if collapsed.empty:
         return "No VAE run collapsed in this sweep."
-    text = (f"{len(collapsed)} collapsed VAE run(s) sample FD {fmt(collapsed[FD].median())} (median; range "
-            f"{fmt(collapsed[FD].min())}–{fmt(collapsed[FD].max())}) and label coverage "
-            f"{fmt(collapsed[COVERAGE].median())}: their reconstructions (and so their decoder outputs) barely depend "
-            "on z, so the samples are all about the same average-looking image and the classifier puts nearly all "
-            "of them in one class.")
-    if not healthy.empty:
-        text += (f" The {len(healthy)} healthy VAE runs: FD median {fmt(healthy[FD].median())}, coverage median "
-                 f"{fmt(healthy[COVERAGE].median())}.")
+    rungs = ladder_of(rows)
+    text = (f"{len(collapsed)} collapsed VAE run(s) score KID {kid_text(collapsed[KID].min())}–"
+            f"{kid_text(collapsed[KID].max())} ({placement(collapsed[KID].median(), rungs)}) and label coverage "
+            f"{fmt(collapsed[COVERAGE].median())} (median): their decoders barely depend on z, so every sample is "
+            "about the same average-looking image.")
+    if not others.empty:
+        worst = others[KID].max()
+        relation = "worse than every" if collapsed[KID].min() > worst else "not worse than every"
+        text += (f" That is {relation} other run of this sweep (the worst other run, AE included, scores "
+                 f"{kid_text(worst)}).")
     return text
-
-
-TABLE_COLUMNS = ["number", "model", "arch", "reduction", "beta", "effective_beta", "latent_dim", "status",
-                 "test/nelbo", FD, CONFIDENCE, COVERAGE]
-
-
-def trial_table(df: pd.DataFrame) -> pd.DataFrame:
-    rows = df[df["state"] == "COMPLETE"]
-    return rows[[c for c in TABLE_COLUMNS if c in rows]].sort_values(["model", "arch", "reduction", "latent_dim",
-                                                                       "effective_beta"], na_position="last")

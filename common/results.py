@@ -43,11 +43,15 @@ class TrialResult:
     mutual_info: float | None = _test()
     recon_diversity: float | None = _test()
     sharpness: float | None = _test()
-    # sample quality of decoded N(0, I) draws (vae.quality, docs/samples.md)
-    sample_fd: float | None = _test()
-    sample_confidence: float | None = _test()
+    # sample quality of decoded N(0, I) draws (vae.quality, docs/samples.md), in the features `sample_features` names
+    sample_kid: float | None = _test()
+    sample_kid_std: float | None = _test()  # its sampling spread
+    sample_fd_cnn: float | None = _test()
     sample_coverage: float | None = _test()
+    sample_kid_ladder: list[float] | None = _test()  # KID of the calibration sets, vae.ladder.RUNGS order
+    sample_kid_ladder_std: list[float] | None = _test()  # ... and their sampling spreads
     classifier_accuracy: float | None = _test()
+    sample_fd: float | None = _test()  # older studies only: FD in an MLP's features, not comparable with the above
     # figures of the run
     effective_beta: float | None = _figure()
     train_seconds: float | None = _figure()
@@ -55,7 +59,10 @@ class TrialResult:
     epochs_run: int | None = _figure()
     examples_per_second: float | None = _figure()
     sample_metrics_seconds: float | None = _figure()
-    # text: why the sample metrics are missing (no labels, ...), why the image-only outputs are (vector data)
+    sample_count: int | None = _figure()  # prior samples (and test images) the sample metrics compared
+    # text: which feature extractor the sample metrics used; why they are missing (no labels, ...), why the image-only
+    # outputs are (vector data)
+    sample_features: str | None = _note()
     sample_quality_skipped: str | None = _note()
     image_outputs_skipped: str | None = _note()
     # not stored under a key: the per-epoch rows go to W&B and history.csv, the folder is ARTIFACT_DIR
@@ -103,10 +110,11 @@ def json_safe(value: Any) -> Any:
 TEST_METRICS = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"] == TEST)
 RUN_FIGURES = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"] == FIGURE)
 RUN_NOTES = tuple(spec.name for spec in _stored_fields() if spec.metadata["kind"] == NOTE)
-LIST_METRICS = ("kl_per_dim",)
+LIST_METRICS = ("kl_per_dim", "sample_kid_ladder", "sample_kid_ladder_std")
 SCALAR_TEST_KEYS = tuple(stored_key(name) for name in TEST_METRICS if name not in LIST_METRICS)
 KL_PER_DIM_KEY = stored_key("kl_per_dim")
 IMAGE_OUTPUTS_SKIPPED = stored_key("image_outputs_skipped")
+LADDER_KEYS = tuple(stored_key(name) for name in LIST_METRICS if name != "kl_per_dim")
 
 # Per-epoch rows (W&B history, history.csv): the training pass's means, then the validation split's metrics.
 EPOCH = "epoch"

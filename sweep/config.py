@@ -48,6 +48,9 @@ class Range(Strict):
         return self
 
 
+SAMPLE_OBJECTIVES = ("sample_kid", "sample_fd_cnn")  # defined for the AE too (it decodes N(0, I))
+
+
 class SearchConfig(Strict):
     method: Literal["grid", "tpe", "random", "boundary"] = "grid"
     n_trials: int | None = Field(None, ge=1)
@@ -59,7 +62,8 @@ class SearchConfig(Strict):
     boundary_trials: int = Field(8, ge=1)
     seed: int | None = None  # sampler seed (tpe/random); null: a fresh random seed
     startup_trials: int = Field(5, ge=0)  # finished trials before TPE models the space / the median pruner prunes
-    objective: Literal["nelbo", "iwae_nll", "sample_fd"] = "nelbo"  # the trial value (sweep.objective)
+    # the trial value (sweep.objective); the sample ones are vae.quality's, in the sample classifier's features
+    objective: Literal["nelbo", "iwae_nll", "sample_kid", "sample_fd_cnn"] = "nelbo"
     # A trial whose own process dies (out of memory, a native crash) is re-run this many times, then failed.
     max_retries: int = Field(2, ge=0)
 
@@ -284,8 +288,8 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     config = validate(data, source)
     check_space(config, source)
     check_include(config, source)
-    if config.search.objective == "sample_fd" and not config.trial.sample_metrics:
-        raise UserError(f"{source}: search.objective: sample_fd needs trial.sample_metrics: true")
+    if config.search.objective in SAMPLE_OBJECTIVES and not config.trial.sample_metrics:
+        raise UserError(f"{source}: search.objective: {config.search.objective} needs trial.sample_metrics: true")
     return config
 
 

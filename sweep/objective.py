@@ -19,7 +19,7 @@ import optuna
 from common.errors import disk_fault
 from common.results import (ARTIFACT_DIR, CONFIG, FAIL_REASON, RUNNER, VAL_NELBO, WANDB_RUN_ID, WANDB_UNLOGGED,
                             TrialResult, folder_complete)
-from sweep.config import SweepConfig
+from sweep.config import SAMPLE_OBJECTIVES, SweepConfig
 from sweep.failures import NonFiniteTrial, classify
 from sweep.retry import StorageAway, deferred
 from sweep.search import suggest
@@ -35,8 +35,9 @@ def objective_value(result: TrialResult, model: str, objective: str = "nelbo") -
 
     Like with like: an AE has no ELBO, so under nelbo / iwae_nll its value is +inf: the trial completes with
     all its metrics, but it is never the study's best (dashboard, progress bar) and TPE ranks it last. Its
-    recon NLL is not comparable with a VAE's nelbo. Under sample_fd every trial, AE included, has a real value.
-    NaN (the trial fails) if the metric is missing otherwise, e.g. sample_fd on a dataset without labels."""
+    recon NLL is not comparable with a VAE's nelbo. Under sample_kid / sample_fd_cnn every trial, AE included, has a
+    real value. NaN (the trial fails) if the metric is missing otherwise, e.g. sample_kid on a dataset without
+    labels."""
     value = getattr(result, objective)
     if value is None and model == "ae" and objective in DENSITY_OBJECTIVES:
         return math.inf
@@ -45,7 +46,7 @@ def objective_value(result: TrialResult, model: str, objective: str = "nelbo") -
 
 def undefined_reason(result: TrialResult, objective: str) -> str:
     """Why a VAE trial has no value for `objective` (its user attr fail_reason)."""
-    detail = result.sample_quality_skipped if objective == "sample_fd" else None
+    detail = result.sample_quality_skipped if objective in SAMPLE_OBJECTIVES else None
     return f"objective {objective} is undefined for this trial" + (f": {detail}" if detail else "")
 
 
@@ -137,7 +138,7 @@ class Objective:
         def report(epoch: int, row: dict[str, float]) -> None:
             if self.on_epoch is not None:
                 self.on_epoch(trial.number, epoch, config.epochs)
-            if config.model == "ae" or self.objective == "sample_fd":
+            if config.model == "ae" or self.objective in SAMPLE_OBJECTIVES:
                 return  # no per-epoch value of the objective: never pruned, and not in the pruner's medians
             value = row.get(VAL_NELBO)  # for iwae_nll too: its upper bound, cheap enough for every epoch
             if value is None or not math.isfinite(value):

@@ -9,6 +9,7 @@ import optuna
 from tqdm import tqdm
 
 from common.results import FAIL_REASON, MACHINE_FAULT, TrialResult
+from sweep.config import SAMPLE_OBJECTIVES
 from sweep.storage import counted, retried
 
 HEADER_WIDTH = 8  # a header longer than its column's cells folds at this width
@@ -83,6 +84,10 @@ def _best_value(trials: list[optuna.trial.FrozenTrial]) -> float | None:
     return min(values) if values else None
 
 
+def _thousandfold(value: Any) -> Any:
+    return 1e3 * value if isinstance(value, (int, float)) else value
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -113,8 +118,8 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
                                             t.value if t.value is not None and math.isfinite(t.value) else math.inf,
                                             t.number))
     objective = objective_name(study)
-    note = "; AE: none, not a density model" if objective != "sample_fd" else ""
-    columns = ("#", "state", *params, "value", "active", "diversity", "sharpness", "sample FD", "seconds")
+    note = "; AE: none, not a density model" if objective not in SAMPLE_OBJECTIVES else ""
+    columns = ("#", "state", *params, "value", "active", "diversity", "sharpness", "sample KID×10³", "seconds")
     rows = []
     rerun = retried(study)
     for t in ordered[:max_rows]:
@@ -122,7 +127,7 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
         rows.append([str(t.number), _state(t, rerun),
                      *(_fmt(t.params.get(key)) for key in params),
                      _fmt(t.value if t.state.name == "COMPLETE" else None), _fmt(result.active_units),
-                     _fmt(result.recon_diversity), _fmt(result.sharpness), _fmt(result.sample_fd),
+                     _fmt(result.recon_diversity), _fmt(result.sharpness), _fmt(_thousandfold(result.sample_kid)),
                      _fmt(result.train_seconds)])
     table = Table(title=f"study {study.study_name}: {len(trials)} trials (value = test {objective}{note})",
                   box=box.SIMPLE_HEAD, show_edge=False, padding=0)

@@ -1,4 +1,5 @@
-"""Saved models, sample-quality sanity and `python -m vae.sample`, on small real trainings (mnist5k, mlp)."""
+"""Saved models, the sample metric's validation on trained models and `python -m vae.sample`, on small real
+trainings (mnist5k, mlp)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import assert_one_line_error, run_cli, run_in_process
-from vae import quality
-from vae.sample import main as sample_main
+from vae import classifier, ladder, plots, quality
+from vae.sample import main as sample_main, recorded_status, traversal
 from vae.config import TrialConfig
 
 # The default sweep's mlp: an under-trained VAE's blurry blobs can be further from the data than the collapsed
@@ -22,7 +23,8 @@ RUNS = {
     "healthy": dict(DEFAULT, reduction="sum", beta=1.0),
     "collapsed": dict(DEFAULT, reduction="mean", beta=1.0, epochs=4),  # effective β = 784: posterior collapse
     "latent2": dict(SMALL),
-    "ae": dict(SMALL, model="ae", latent_dim=16),
+    # trained as the default sweep trains its AE; at 1e-3 it decodes N(0, I) to grey smudges as bad as the average image
+    "ae": dict(DEFAULT, model="ae", epochs=6, learning_rate=2e-3),
 }
 
 
@@ -51,8 +53,8 @@ def test_a_loaded_model_reproduces_the_recorded_test_metrics(trained):
                 assert recorded[key] is None, key
             else:
                 np.testing.assert_allclose(value, recorded[key], rtol=1e-5, err_msg=key)
-        samples = quality.sample_metrics(config, lambda codes: decode_means(model, codes))
-        assert samples["sample_fd"] == pytest.approx(recorded["sample_fd"], rel=1e-5)
+        samples = quality.sample_metrics(config, lambda codes: decode_means(model, codes), splits)
+        assert samples["sample_kid"] == pytest.approx(recorded["sample_kid"], rel=1e-5)
 
 
 def test_the_decoder_loads_without_this_project(trained):
@@ -64,35 +66,44 @@ def test_the_decoder_loads_without_this_project(trained):
     assert logits.shape == (3, 28, 28, 1)
 
 
-def test_sample_fd_sanity_real_images_healthy_collapsed_noise(trained):
-    """FD(test vs held-out images) is small; a collapsed run's FD is far above a healthy run's; noise is worse."""
-    config = TrialConfig(**RUNS["healthy"])
-    ref = quality.reference(config)
-    splits = quality.grey_splits(config)
-
-    def fd(images):
-        return quality.frechet_distance(*quality.feature_stats(ref.classifier.features(images)), ref.test_mean,
-                                        ref.test_cov)
-
-    held_out = fd(splits.val)
-    train_part = fd(splits.train[:len(splits.test)])
-    healthy = trained["healthy"].sample_fd
-    collapsed = trained["collapsed"].sample_fd
-    noise = fd(np.random.default_rng(0).random(splits.test.shape).astype(np.float32))
-    assert trained["collapsed"].active_units == 0
-    assert held_out < 0.2 * healthy and train_part < 0.2 * healthy
-    assert collapsed > 2 * healthy
-    assert noise > collapsed
-    assert ref.classifier.accuracy > 0.9
+def test_the_ladder_is_in_order_and_the_trio_ranks_collapsed_worst_ae_next_healthy_best(trained):
+    """The validation of docs/samples.md in small: real < blur σ=1 < blur σ=2 < the average image, real < 3 classes
+    < the average image, noise worse than blur σ=1; the collapsed VAE worst, the AE next, the healthy VAE best, each
+    gap more than twice its sampling spread."""
+    results = {name: trained[name] for name in ("healthy", "ae", "collapsed")}
+    kid = dict(zip(ladder.RUNGS, results["healthy"].sample_kid_ladder))
+    assert kid["real"] < kid["blur1"] < kid["blur2"] < kid["average"]
+    assert kid["real"] < kid["classes3"] < kid["average"] and kid["noise"] > kid["blur1"]
+    assert abs(kid["real"]) < 3 * results["healthy"].sample_kid_ladder_std[0]  # real images: 0 up to sampling noise
+    assert all(result.sample_kid_ladder == results["healthy"].sample_kid_ladder for result in results.values())
+    healthy, ae, collapsed = (results[name] for name in ("healthy", "ae", "collapsed"))
+    assert collapsed.active_units == 0 and healthy.active_units > 0
+    for better, worse in ((healthy, ae), (ae, collapsed)):
+        assert worse.sample_kid - better.sample_kid > 2 * np.hypot(better.sample_kid_std, worse.sample_kid_std)
+    assert healthy.classifier_accuracy > 0.9
+    assert collapsed.sample_coverage < healthy.sample_coverage  # one predicted class, nearly
 
 
 def test_every_trial_gets_sample_metrics_the_ae_too(trained):
     for name, result in trained.items():
         values = result.as_dict()
-        assert values["sample_fd"] > 0 and 0 < values["sample_confidence"] <= 1, name
+        assert values["sample_kid"] > 0 and values["sample_kid_std"] > 0 and values["sample_fd_cnn"] > 0, name
         assert 0 <= values["sample_coverage"] <= 1 and values["sample_quality_skipped"] is None, name
-    # the collapsed VAE draws (nearly) the same image every time: one predicted class only
-    assert trained["collapsed"].sample_coverage < trained["healthy"].sample_coverage
+        assert values["sample_features"] == quality.FEATURES and values["sample_count"] == 500, name
+        assert values["sample_fd"] is None and len(values["sample_kid_ladder"]) == len(ladder.RUNGS), name
+
+
+def test_the_numpy_forward_pass_is_the_keras_model():
+    from vae.tf_runtime import keras
+
+    for shape in ((28, 28, 1), (9, 7, 3)):
+        keras.utils.set_random_seed(0)
+        model = classifier.build(shape, 10)
+        net = classifier.Classifier(tuple(np.asarray(w) for w in model.get_weights()), 0.0, 0, 0)
+        images = np.random.default_rng(0).random((40, *shape), dtype=np.float32)
+        features = keras.Model(model.inputs, model.layers[-3].output)(images)
+        np.testing.assert_allclose(net.features(images), features, atol=1e-5)
+        np.testing.assert_allclose(net.logits(net.features(images)), model(images), atol=1e-5)
 
 
 def test_a_dataset_without_labels_skips_the_sample_metrics(tmp_path):
@@ -102,8 +113,26 @@ def test_a_dataset_without_labels_skips_the_sample_metrics(tmp_path):
     np.savez(path, x=np.random.default_rng(0).integers(0, 256, (200, 8, 8), dtype=np.uint8))
     result = run(TrialConfig(dataset=f"npz:{path}", hidden=[16], latent_dim=2, epochs=1, iwae_samples=2),
                  tmp_path / "trial")
-    assert result.sample_fd is None and result.classifier_accuracy is None
+    assert result.sample_kid is None and result.classifier_accuracy is None
     assert "no class labels" in result.sample_quality_skipped
+
+
+def test_sample_images_show_every_sample_one_dim_numbering_and_say_collapsed(trained):
+    for count, columns in ((100, 10), (16, 8), (5, 5)):
+        rows = plots.sample_rows(np.zeros((count, 4, 4, 1)))
+        assert sum(len(row) for row in rows) == count and len(rows[0]) == columns
+    assert [plots.dim_name(i) for i in (0, 1, 11)] == ["z₁", "z₂", "z₁₂"]
+    folder = trained["latent2"].artifact_dir
+    from vae import data
+    from vae.saving import load
+
+    model, config = load(folder)
+    _, labels, _ = traversal(model, config, data.load_splits(config).test[:4])
+    assert sorted(label.split(":")[0] for label in labels) == ["z₁", "z₂"]
+    assert recorded_status(trained["collapsed"].artifact_dir, TrialConfig(**RUNS["collapsed"])) == "collapsed"
+    assert recorded_status(trained["healthy"].artifact_dir, TrialConfig(**RUNS["healthy"])) == "healthy"
+    assert "COLLAPSED" in plots.describe(TrialConfig(**RUNS["collapsed"]), "collapsed")
+    assert "COLLAPSED" not in plots.describe(TrialConfig(**RUNS["healthy"]), "healthy")
 
 
 def test_vae_sample_writes_labelled_pngs(trained, tmp_path, capsys):

@@ -7,11 +7,13 @@ real plot, uses matplotlib itself (`vae.sample` only).
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from common.collapse import COLLAPSED
 from vae.images import tile
 
 INACTIVE_KL = 0.01  # nats: a dimension below this carries (almost) no information about x
@@ -19,11 +21,24 @@ SCALE = 2  # pixels per image pixel
 MARGIN = 8
 
 
-def describe(config) -> str:
-    """One line naming a trial: model, arch, latent size, β and reduction (the AE has no β)."""
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def describe(config, status: str | None = None) -> str:
+    """One line naming a trial: model, arch, latent size, β and reduction (the AE has no β); a second line when
+    the run collapsed (`common.collapse` status)."""
     if config.model == "ae":
-        return f"AE, {config.arch}, latent {config.latent_dim}"
-    return f"VAE, {config.arch}, latent {config.latent_dim}, β={config.beta:g}, reduction={config.reduction}"
+        text = f"AE, {config.arch}, latent {config.latent_dim}"
+    else:
+        text = f"VAE, {config.arch}, latent {config.latent_dim}, β={config.beta:g}, reduction={config.reduction}"
+    if status == COLLAPSED:
+        text += "\nCOLLAPSED run: the decoder ignores z (about the same image for every z)"
+    return text
+
+
+def dim_name(index: int) -> str:
+    """The latent dimension `index` (0-based) as every image names it: z₁, z₂, …"""
+    return f"z{str(index + 1).translate(SUBSCRIPTS)}"
 
 
 @functools.lru_cache(maxsize=4)
@@ -53,6 +68,7 @@ def grid_with_labels(path: Path, rows: list[np.ndarray], title: str, row_labels:
     top = MARGIN + line * len(title_lines) + MARGIN // 2
     bottom = MARGIN + (line if column_labels else 0) + (line if xlabel else 0)
     width = max(left + grid.width + MARGIN, max(_width(text) for text in title_lines) + 2 * MARGIN)
+    left += (width - left - grid.width - MARGIN) // 2  # a title wider than the grid: the grid stays centred
     picture = Image.new("RGB", (width, top + grid.height + bottom), "white")
     picture.paste(grid, (left, top))
     draw = ImageDraw.Draw(picture)
@@ -71,25 +87,30 @@ def grid_with_labels(path: Path, rows: list[np.ndarray], title: str, row_labels:
     return path
 
 
-def reconstructions(path: Path, originals: np.ndarray, recons: np.ndarray, config, count: int = 12) -> Path:
-    return grid_with_labels(path, [originals[:count], recons[:count]],
-                            f"Test images and their reconstructions (decoder mean at z = μ(x))\n{describe(config)}",
-                            ["test image", "reconstruction"])
+def reconstructions(path: Path, originals: np.ndarray, recons: np.ndarray, config, count: int = 12,
+                    status: str | None = None) -> Path:
+    return grid_with_labels(path, [originals[:count], recons[:count]], "Test images and their reconstructions "
+                            f"(decoder mean at z = μ(x))\n{describe(config, status)}", ["test image", "reconstruction"])
 
 
-def samples(path: Path, images: np.ndarray, config, columns: int = 8) -> Path:
+def samples(path: Path, images: np.ndarray, config, status: str | None = None) -> Path:
+    """Every image of `images`, in `sample_rows`."""
+    count = len(images)
     if config.model == "ae":
-        title = ("Decoded z ~ N(0, I): an AE has no prior over z,\nso these are NOT samples of a generative model "
-                 f"(for comparison)\n{describe(config)}")
+        title = (f"{count} decoded z ~ N(0, I): an AE has no prior over z,\nso these are NOT samples of a "
+                 f"generative model (for comparison)\n{describe(config, status)}")
     else:
-        title = f"Prior samples: decoder mean of z ~ N(0, I)\n{describe(config)}"
-    usable = (len(images) // columns) * columns or len(images)
-    columns = min(columns, usable)
-    rows = [images[start:start + columns] for start in range(0, usable, columns)]
-    return grid_with_labels(path, rows, title)
+        title = f"{count} prior samples: decoder mean of z ~ N(0, I)\n{describe(config, status)}"
+    return grid_with_labels(path, sample_rows(images), title)
 
 
-def manifold(path: Path, images: np.ndarray, values: np.ndarray, config) -> Path:
+def sample_rows(images: np.ndarray) -> list[np.ndarray]:
+    """All images in rows of max(8, ⌈√n⌉) (at most n); the last row may be shorter."""
+    columns = min(len(images), max(8, math.ceil(math.sqrt(len(images)))))
+    return [images[start:start + columns] for start in range(0, len(images), columns)]
+
+
+def manifold(path: Path, images: np.ndarray, values: np.ndarray, config, status: str | None = None) -> Path:
     """Decoded grid over z1, z2 (latent_dim = 2): `images` row-major, z1 = `values` along a row, z2 = `values`
     from the bottom row up."""
     size = len(values)
@@ -97,12 +118,13 @@ def manifold(path: Path, images: np.ndarray, values: np.ndarray, config) -> Path
     every_other = [f"{value:.2f}" if index % 2 == 0 else "" for index, value in enumerate(values)]
     note = "" if config.model == "vae" else "\n(an AE's codes need not follow N(0, I))"
     return grid_with_labels(path, rows, "Decoded manifold: decoder mean over the N(0, I) quantiles 5 %…95 %"
-                            f"{note}\n{describe(config)}",
-                            [f"z₂={value:.2f}" if index % 2 == 0 else "" for index, value in enumerate(values[::-1])],
-                            every_other, xlabel="z₁")
+                            f"{note}\n{describe(config, status)}",
+                            [f"{dim_name(1)}={value:.2f}" if index % 2 == 0 else ""
+                             for index, value in enumerate(values[::-1])], every_other, xlabel=dim_name(0))
 
 
-def latent_scatter(path: Path, means: np.ndarray, labels: np.ndarray | None, config) -> Path:
+def latent_scatter(path: Path, means: np.ndarray, labels: np.ndarray | None, config,
+                   status: str | None = None) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -116,9 +138,10 @@ def latent_scatter(path: Path, means: np.ndarray, labels: np.ndarray | None, con
                             vmin=-0.5, vmax=max(9.5, labels.max() + 0.5))
         colorbar = figure.colorbar(points, ax=ax, ticks=np.unique(labels))
         colorbar.set_label("digit label")
-    what = "μ(x)" if config.model == "vae" else "code"
-    ax.set_xlabel(f"{what}₁")
-    ax.set_ylabel(f"{what}₂")
-    ax.set_title(f"Test images encoded ({what} per image), coloured by label\n{describe(config)}", fontsize=9)
+    what = "mean μ(x) of q(z | x)" if config.model == "vae" else "code"
+    ax.set_xlabel(dim_name(0))
+    ax.set_ylabel(dim_name(1))
+    ax.set_title(f"Test images encoded (the {what} per image), coloured by label\n{describe(config, status)}",
+                 fontsize=9)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     return path

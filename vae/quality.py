@@ -1,43 +1,71 @@
-"""Sample quality: a small classifier per dataset, and three numbers about a model's prior samples.
+"""Sample quality of a model's prior samples, in the features of a small convnet (`vae.classifier`):
 
-    sample_fd          Fréchet distance between the classifier's penultimate features of N prior samples and
-                       of the N test images (MNIST's analogue of FID; not comparable with Inception FID)
-    sample_confidence  mean over samples of the classifier's max softmax probability
-    sample_coverage    entropy of the histogram of predicted labels ÷ log(number of classes) (1: every class
-                       equally often; 0: one class only: mode dropping)
+    sample_kid         Kernel Inception Distance (Bińkowski et al. 2018) between the features of N prior samples
+                       and of N test images: the unbiased MMD² estimate with the kernel k(x, y) = (xᵀy/d + 1)³.
+                       Lower is better, 0 for samples distributed like the data; the estimate can be slightly
+                       negative. The headline metric.
+    sample_kid_std     its sampling spread: the standard deviation of the estimate over random half-size subsets
+                       (drawn without replacement), divided by √2 to refer to N
+    sample_fd_cnn      Fréchet distance between Gaussians fitted to the same features (secondary)
+    sample_coverage    entropy of the histogram of predicted labels ÷ log(number of classes)
+    sample_kid_ladder  the KID of each calibration set of `vae.ladder` (RUNGS order), scored the same way, and
+                       (sample_kid_ladder_std) their sampling spreads
 
-The classifier (an MLP) is trained once per dataset split, only on the train split, with a fixed seed, and
-cached as an .npz under `$VAE_SWEEPS_CACHE` (default `~/.cache/vae-sweeps`): every trial and worker of a sweep
-reuses it. Concurrent workers are safe: one trains while the others wait on a file lock, and the file appears
-atomically. Features and probabilities are computed in numpy; TensorFlow is imported only to train it.
-Formulas and caveats: docs/samples.md.
+`sample_features` names the feature extractor (`FEATURES`), so values measured with another one are never put in
+one table. N = the test split, at most MAX_SAMPLES (a seeded subsample). The classifier and the ladder are made
+once per dataset split and cached (`vae.classifier`); per process, the test features are computed once.
+Formulas, validation and limits: docs/samples.md.
 """
 from __future__ import annotations
 
-import fcntl
-import functools
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from vae import data
+from vae import classifier, data, ladder
 from vae.config import TrialConfig
 
-CACHE_ENV = "VAE_SWEEPS_CACHE"
-HIDDEN = (256, 128)  # the last hidden layer gives the features
-CLASSIFIER_SEED = 0
-CLASSIFIER_EPOCHS = 20
+FEATURES = f"{classifier.ARCHITECTURE}, features scaled to unit mean square; KID v1"
+MAX_SAMPLES = 2_000
+SUBSETS = 20  # half-size subsets for the sampling spread
 SAMPLE_SEED_OFFSET = 7_919  # the prior draws for the metrics have their own stream, apart from training's
 SKIP_KEY = "sample_quality_skipped"  # common.results.TrialResult: why the sample metrics are missing
 
 
 # --- formulas ---------------------------------------------------------------------------------------------
+
+def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """k(x, y) = (xᵀy/d + 1)³ between the rows of a (m, d) and b (n, d)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
+    """Σ_{i≠j} k(xi, xj)/(m(m−1)) + Σ_{i≠j} k(yi, yj)/(n(n−1)) − 2 Σ k(xi, yj)/(mn) from the kernel matrices."""
+    m, n = len(kxx), len(kyy)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2.0 * kxy.mean())
+
+
+def kid(x: np.ndarray, y: np.ndarray) -> float:
+    """KID between feature sets x (m, d) and y (n, d), m, n ≥ 2."""
+    return mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y))
+
+
+def kid_spread(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, rng: np.random.Generator,
+               subsets: int = SUBSETS) -> float:
+    """Standard deviation of the KID estimate at sizes (m, n): that of `subsets` estimates on random halves
+    (without replacement) ÷ √2. The estimate's variance falls like 1/n when the distributions differ (faster when
+    they agree), so this does not understate it."""
+    m, n = len(kxx), len(kyy)
+    values = []
+    for _ in range(subsets):
+        i, j = rng.choice(m, m // 2, replace=False), rng.choice(n, n // 2, replace=False)
+        values.append(mmd2_unbiased(kxx[np.ix_(i, i)], kyy[np.ix_(j, j)], kxy[np.ix_(i, j)]))
+    return float(np.std(values, ddof=1) / np.sqrt(2.0))
+
 
 def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and (unbiased) covariance of features shaped (n, d)."""
@@ -62,147 +90,112 @@ def frechet_distance(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, 
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
 
 
-def mean_confidence(probabilities: np.ndarray) -> float:
-    """Mean over samples of max_k p(k | x)."""
-    return float(np.max(probabilities, axis=1).mean())
-
-
-def label_coverage(probabilities: np.ndarray) -> float:
-    """H(histogram of argmax_k p(k | x)) ÷ log K, in [0, 1]."""
-    num_classes = probabilities.shape[1]
-    counts = np.bincount(np.argmax(probabilities, axis=1), minlength=num_classes)
+def label_coverage(predicted: np.ndarray, num_classes: int) -> float:
+    """H(histogram of the predicted labels) ÷ log K, in [0, 1]."""
+    counts = np.bincount(predicted, minlength=num_classes)
     share = counts[counts > 0] / counts.sum()
     return float(-(share * np.log(share)).sum() / np.log(num_classes)) + 0.0  # + 0.0: no "-0.0" for one class
 
 
-# --- the classifier ---------------------------------------------------------------------------------------
+# --- the reference: classifier, test features, ladder ------------------------------------------------------
 
-@dataclass(frozen=True)
-class Classifier:
-    weights: tuple[np.ndarray, ...]  # kernel, bias per Dense layer; the last layer gives logits
-    accuracy: float  # on the held-out test split
-    train_examples: int
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        hidden = np.asarray(images, np.float32).reshape(len(images), -1)
-        for kernel, bias in zip(self.weights[:-2:2], self.weights[1:-2:2]):
-            hidden = np.maximum(hidden @ kernel + bias, 0.0)
-        return hidden
-
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        logits = self.features(images) @ self.weights[-2] + self.weights[-1]
-        logits = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vae-sweeps") / "classifiers"
-
-
-def classifier_key(config: TrialConfig) -> dict[str, Any]:
-    """What the classifier depends on: the dataset (a file by path, size and time) and its split."""
-    key: dict[str, Any] = {"dataset": config.dataset, "seed": config.seed, "val_fraction": config.val_fraction,
-                           "test_fraction": config.test_fraction, "hidden": list(HIDDEN),
-                           "epochs": CLASSIFIER_EPOCHS, "classifier_seed": CLASSIFIER_SEED}
-    if config.dataset.startswith("npz:"):
-        stat = Path(config.dataset[4:]).resolve().stat()
-        key["file"] = [str(Path(config.dataset[4:]).resolve()), stat.st_size, stat.st_mtime_ns]
-    return key
-
-
-def cache_path(config: TrialConfig) -> Path:
-    text = json.dumps(classifier_key(config), sort_keys=True)
-    name = "".join(c if c.isalnum() else "_" for c in config.dataset.split("/")[-1])[:40]
-    return cache_dir() / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
-
-
-def grey_splits(config: TrialConfig) -> data.Splits:
-    """The trial's split of the dataset, without binarization (the classifier sees grey images)."""
+def grey_splits(config: TrialConfig, splits: data.Splits) -> data.Splits:
+    """The images the classifier and the metrics see: the trial's own splits, without binarization."""
+    if config.binarize == "none":
+        return splits
     return data.load_splits(config.model_copy(update={"binarize": "none"}))
 
 
-def train_classifier(splits: data.Splits, num_classes: int) -> Classifier:
-    from vae.tf_runtime import keras
-
-    keras.utils.set_random_seed(CLASSIFIER_SEED)
-    layers = [keras.layers.Dense(width, activation="relu") for width in HIDDEN] + [keras.layers.Dense(num_classes)]
-    model = keras.Sequential([keras.Input((int(np.prod(splits.image_shape)),)), *layers])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    flat = splits.train.reshape(len(splits.train), -1)
-    model.fit(flat, splits.train_labels, batch_size=128, epochs=CLASSIFIER_EPOCHS, verbose=0)
-    weights = tuple(np.asarray(w, np.float32) for w in model.get_weights())
-    untested = Classifier(weights, float("nan"), len(flat))
-    accuracy = float(np.mean(np.argmax(untested.probabilities(splits.test), axis=1) == splits.test_labels))
-    return Classifier(weights, accuracy, len(flat))
-
-
-def _read(path: Path) -> Classifier:
-    with np.load(path) as archive:
-        count = int(archive["num_weights"])
-        return Classifier(tuple(archive[f"w{i}"] for i in range(count)), float(archive["accuracy"]),
-                          int(archive["train_examples"]))
-
-
-def _write_atomically(path: Path, classifier: Classifier, key: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    os.close(handle)
-    try:
-        np.savez(temporary, num_weights=len(classifier.weights), accuracy=classifier.accuracy,
-                 train_examples=classifier.train_examples, key=json.dumps(key, sort_keys=True),
-                 **{f"w{i}": w for i, w in enumerate(classifier.weights)})
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def load_or_train(config: TrialConfig, splits: data.Splits, num_classes: int) -> Classifier:
-    """The cached classifier for this dataset split; trained (by exactly one process at a time) if missing."""
-    path = cache_path(config)
-    if path.is_file():
-        return _read(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits here, then reads what the first wrote
-        try:
-            if path.is_file():
-                return _read(path)
-            classifier = train_classifier(splits, num_classes)
-            _write_atomically(path, classifier, classifier_key(config))
-            return classifier
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _subsample(count: int, limit: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit]) if count > limit else np.arange(count)
 
 
 @dataclass(frozen=True)
 class Reference:
-    classifier: Classifier
-    test_images: np.ndarray
+    classifier: classifier.Classifier
+    test_features: np.ndarray  # scaled, of at most MAX_SAMPLES test images
+    test_kernel: np.ndarray
     test_mean: np.ndarray
     test_cov: np.ndarray
+    num_classes: int
+
+    @property
+    def scale(self) -> float:
+        return float(self.classifier.extras["feature_scale"])
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self.classifier.features(images) / self.scale
+
+    def score(self, features: np.ndarray, seed: int) -> dict[str, float]:
+        """KID, its sampling spread and FD of scaled features against the test features."""
+        kxx, kxy = polynomial_kernel(features, features), polynomial_kernel(features, self.test_features)
+        mean, cov = feature_stats(features)
+        return {"kid": mmd2_unbiased(kxx, self.test_kernel, kxy),
+                "kid_std": kid_spread(kxx, self.test_kernel, kxy, np.random.default_rng(seed)),
+                "fd": frechet_distance(mean, cov, self.test_mean, self.test_cov)}
 
 
-@functools.lru_cache(maxsize=4)
-def _reference(key_text: str) -> Reference:
-    key = json.loads(key_text)
-    config = TrialConfig(**{name: key[name] for name in ("dataset", "seed", "val_fraction", "test_fraction")})
-    splits = grey_splits(config)
-    num_classes = int(max(splits.train_labels.max(), splits.val_labels.max(), splits.test_labels.max())) + 1
-    classifier = load_or_train(config, splits, num_classes)
-    mean, cov = feature_stats(classifier.features(splits.test))
-    return Reference(classifier, splits.test, mean, cov)
+def _test_part(grey: data.Splits, seed: int) -> np.ndarray:
+    return grey.test[_subsample(len(grey.test), MAX_SAMPLES, seed)]
 
 
-def reference(config: TrialConfig) -> Reference:
-    """Classifier and test-feature statistics, once per process per dataset split."""
-    return _reference(json.dumps(classifier_key(config), sort_keys=True))
+def _make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifier:
+    """Train the classifier, fix its feature scale on the test images and score the ladder with it."""
+    trained = classifier.train(grey.train, grey.train_labels, grey.test, grey.test_labels, num_classes)
+    raw = trained.features(_test_part(grey, seed))
+    scale = float(np.sqrt(np.mean(np.sum(raw.astype(np.float64) ** 2, axis=1)) / raw.shape[1]))
+    trained = classifier.Classifier(trained.weights, trained.accuracy, trained.train_examples, trained.epochs,
+                                    {"feature_scale": np.float64(scale)})
+    ref = _assemble(trained, grey, num_classes, seed)
+    held = _subsample(len(grey.val), MAX_SAMPLES, seed + 1)
+    rungs = ladder.rung_images(grey.val[held], grey.val_labels[held], grey.train.mean(axis=0))
+    scores = [ref.score(ref.features(rungs[name]), seed) for name in ladder.RUNGS]
+    extras = {"feature_scale": np.float64(scale), "ladder_kid": np.array([s["kid"] for s in scores]),
+              "ladder_kid_std": np.array([s["kid_std"] for s in scores]),
+              "ladder_fd": np.array([s["fd"] for s in scores])}
+    return classifier.Classifier(trained.weights, trained.accuracy, trained.train_examples, trained.epochs, extras)
 
 
-def skip_reason(dataset: str) -> str:
-    return f"dataset {dataset!r} has no class labels (an npz needs an array 'y'): no classifier to measure with"
+def _assemble(trained: classifier.Classifier, grey: data.Splits, num_classes: int, seed: int) -> Reference:
+    test = trained.features(_test_part(grey, seed)) / float(trained.extras["feature_scale"])
+    mean, cov = feature_stats(test)
+    return Reference(trained, test, polynomial_kernel(test, test), mean, cov, num_classes)
+
+
+_REFERENCES: dict[str, Reference] = {}
+
+
+def split_key(config: TrialConfig) -> dict[str, Any]:
+    return classifier.cache_key(config.dataset, {"seed": config.seed, "val_fraction": config.val_fraction,
+                                                 "test_fraction": config.test_fraction})
+
+
+def reference(config: TrialConfig, splits: data.Splits) -> Reference:
+    """Classifier, ladder and test features of this dataset split: cached on disk, and once per process."""
+    key = split_key(config)
+    text = json.dumps(key, sort_keys=True)
+    if text not in _REFERENCES:
+        grey = grey_splits(config, splits)
+        labels = [part for part in (grey.train_labels, grey.val_labels, grey.test_labels)]
+        num_classes = int(max(part.max() for part in labels)) + 1
+        seed = config.seed + SAMPLE_SEED_OFFSET
+        trained = classifier.load_or_train(key, lambda: _make(grey, num_classes, seed))
+        if len(_REFERENCES) >= 4:
+            _REFERENCES.pop(next(iter(_REFERENCES)))
+        _REFERENCES[text] = _assemble(trained, grey, num_classes, seed)
+    return _REFERENCES[text]
+
+
+# --- one trial --------------------------------------------------------------------------------------------
+
+def skip_reason(dataset: str, splits: data.Splits) -> str | None:
+    """Why a dataset cannot be measured (None: it can)."""
+    if splits.test_labels is None:
+        return f"dataset {dataset!r} has no class labels (an npz needs an array 'y'): no classifier to measure with"
+    if len(splits.image_shape) != 3 or min(splits.image_shape[:2]) < classifier.MIN_SIZE:
+        return (f"dataset {dataset!r} holds items of shape {tuple(splits.image_shape)}, not images of at least "
+                f"{classifier.MIN_SIZE}×{classifier.MIN_SIZE} pixels: the sample classifier is a convnet")
+    return None
 
 
 def prior_codes(config: TrialConfig, count: int) -> np.ndarray:
@@ -212,19 +205,26 @@ def prior_codes(config: TrialConfig, count: int) -> np.ndarray:
 
 
 def sample_metrics(config: TrialConfig, decode: Callable[[np.ndarray], np.ndarray],
-                   has_labels: bool = True) -> dict[str, Any]:
-    """The sample metrics (TrialResult fields) for N prior samples decoded by `decode` (N = test split size); the AE is measured the
-    same way (decoding N(0, I)). Without labels every value is None and SKIP_KEY says why."""
-    if not has_labels:
-        return {SKIP_KEY: skip_reason(config.dataset)}
-    ref = reference(config)
-    samples = decode(prior_codes(config, len(ref.test_images)))
-    probabilities = ref.classifier.probabilities(samples)
-    mean, cov = feature_stats(ref.classifier.features(samples))
+                   splits: data.Splits) -> dict[str, Any]:
+    """The sample metrics (TrialResult fields) of N prior samples decoded by `decode`; the AE is measured the same
+    way (decoding N(0, I)). Where the dataset cannot be measured every value is None and SKIP_KEY says why."""
+    reason = skip_reason(config.dataset, splits)
+    if reason is not None:
+        return {SKIP_KEY: reason}
+    ref = reference(config, splits)
+    samples = decode(prior_codes(config, len(ref.test_features)))
+    raw = ref.classifier.features(samples)
+    scores = ref.score(raw / ref.scale, config.seed + SAMPLE_SEED_OFFSET)
+    predicted = np.argmax(ref.classifier.logits(raw), axis=1)
     return {
-        "sample_fd": frechet_distance(mean, cov, ref.test_mean, ref.test_cov),
-        "sample_confidence": mean_confidence(probabilities),
-        "sample_coverage": label_coverage(probabilities),
+        "sample_kid": scores["kid"],
+        "sample_kid_std": scores["kid_std"],
+        "sample_fd_cnn": scores["fd"],
+        "sample_coverage": label_coverage(predicted, ref.num_classes),
+        "sample_kid_ladder": [float(value) for value in ref.classifier.extras["ladder_kid"]],
+        "sample_kid_ladder_std": [float(value) for value in ref.classifier.extras["ladder_kid_std"]],
+        "sample_count": len(samples),
         "classifier_accuracy": ref.classifier.accuracy,
+        "sample_features": FEATURES,
         SKIP_KEY: None,
     }

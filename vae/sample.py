@@ -13,6 +13,7 @@ one `error:` line, exit code 2, nothing written.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from common.results import ARTIFACT_DIR, METRICS_FILE, folder_complete
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from scipy.stats import norm
 
 from common.cli import EXIT_OK, OneLineParser, run_main
+from common.collapse import verdict
 from vae import metrics, plots
 from vae.config import TrialConfig
 from common.errors import UserError, disk_fault
@@ -42,11 +44,11 @@ def traversal(model, config: TrialConfig, images: np.ndarray) -> tuple[list[np.n
     quantiles = norm.ppf(TRAVERSAL_QUANTILES).astype(np.float32)
     if config.model == "vae":
         score = metrics.kl_per_dim(means, logvars).mean(axis=0)
-        label = "dim {dim}: KL {score:.2f} nats{note}"
+        label = "{dim}: KL {score:.2f} nats{note}"
         centre, scale = np.zeros(config.latent_dim), np.ones(config.latent_dim)
     else:
         score = means.std(axis=0)
-        label = "dim {dim}: code sd {score:.2f}{note}"
+        label = "{dim}: code sd {score:.2f}{note}"
         centre, scale = means.mean(axis=0), means.std(axis=0)
     order = list(np.argsort(-score))
     shown = order if len(order) <= TRAVERSAL_ROWS else order[:TRAVERSAL_ROWS - 1] + order[-1:]
@@ -55,23 +57,23 @@ def traversal(model, config: TrialConfig, images: np.ndarray) -> tuple[list[np.n
     for row, dim in enumerate(shown):
         codes[row, :, dim] = centre[dim] + scale[dim] * quantiles
         inactive = config.model == "vae" and score[dim] < plots.INACTIVE_KL
-        labels.append(label.format(dim=dim, score=score[dim], note=" (inactive)" if inactive else ""))
+        labels.append(label.format(dim=plots.dim_name(dim), score=score[dim], note=" (inactive)" if inactive else ""))
     rows = list(decode_means(model, codes.reshape(-1, config.latent_dim)).reshape(len(shown), len(quantiles),
                                                                                    *images.shape[1:]))
     columns = [f"q={q:.2f}" for q in TRAVERSAL_QUANTILES]
     return rows, labels, columns
 
 
-def write_traversal(path: Path, model, config: TrialConfig, images: np.ndarray) -> Path:
+def write_traversal(path: Path, model, config: TrialConfig, images: np.ndarray, status: str | None = None) -> Path:
     rows, labels, columns = traversal(model, config, images)
     what = ("prior quantile q of the traversed dim" if config.model == "vae"
             else "normal quantile q of the traversed code dim")
     return plots.grid_with_labels(path, rows, "Latent traversals: one dim varied, the others fixed at the first "
-                                  f"test image's code\n{plots.describe(config)}", labels, columns, xlabel=what)
+                                  f"test image's code\n{plots.describe(config, status)}", labels, columns, xlabel=what)
 
 
 def write_interpolations(path: Path, model, config: TrialConfig, images: np.ndarray, labels: np.ndarray | None,
-                         pairs: int = 6, steps: int = 8) -> Path:
+                         pairs: int = 6, steps: int = 8, status: str | None = None) -> Path:
     from vae.saving import decode_means, encode_means
 
     pairs = max(1, min(pairs, len(images) // 2))
@@ -85,26 +87,37 @@ def write_interpolations(path: Path, model, config: TrialConfig, images: np.ndar
         names.append(f"{labels[2 * index]} → {labels[2 * index + 1]}" if labels is not None else f"pair {index + 1}")
     columns = ["image A", *[f"t={t:.2f}" for t in weights[:, 0]], "image B"]
     return plots.grid_with_labels(path, rows, "Interpolations: decoded (1−t)·code(A) + t·code(B) between test "
-                                  f"images\n{plots.describe(config)}", names, columns)
+                                  f"images\n{plots.describe(config, status)}", names, columns)
 
 
-def write_manifold(path: Path, model, config: TrialConfig) -> Path:
+def write_manifold(path: Path, model, config: TrialConfig, status: str | None = None) -> Path:
     from vae.saving import decode_means
 
     values = norm.ppf(np.linspace(0.05, 0.95, MANIFOLD_SIZE)).astype(np.float32)
     z1, z2 = np.meshgrid(values, values[::-1])  # z2 grows upwards, as on a plot
     decoded = decode_means(model, np.stack([z1.ravel(), z2.ravel()], axis=1))
-    return plots.manifold(path, decoded, values, config)
+    return plots.manifold(path, decoded, values, config, status)
 
 
 def write_latent_scatter(path: Path, model, config: TrialConfig, images: np.ndarray,
-                         labels: np.ndarray | None) -> Path:
+                         labels: np.ndarray | None, status: str | None = None) -> Path:
     from vae.saving import encode_means
 
-    return plots.latent_scatter(path, encode_means(model, images)[0], labels, config)
+    return plots.latent_scatter(path, encode_means(model, images)[0], labels, config, status)
 
 
-def write_all(model, config: TrialConfig, out: Path, count: int, seed: int) -> list[Path]:
+def recorded_status(folder: Path, config: TrialConfig) -> str | None:
+    """The collapse status (`common.collapse`) from the trial's metrics.json; None if it has none."""
+    try:
+        recorded = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict):
+        return None
+    return verdict(recorded.get("active_units"), recorded.get("recon_diversity"), config.latent_dim, config.model)[0]
+
+
+def write_all(model, config: TrialConfig, out: Path, count: int, seed: int, status: str | None = None) -> list[Path]:
     from vae import data
     from vae.saving import decode_means, encode_means
 
@@ -115,14 +128,15 @@ def write_all(model, config: TrialConfig, out: Path, count: int, seed: int) -> l
     labels = splits.test_labels[picked] if splits.test_labels is not None else None
     codes = rng.standard_normal((count, config.latent_dim)).astype(np.float32)
     out.mkdir(parents=True, exist_ok=True)
-    written = [plots.samples(out / "samples.png", decode_means(model, codes), config),
+    written = [plots.samples(out / "samples.png", decode_means(model, codes), config, status),
                plots.reconstructions(out / "reconstructions.png", images,
-                                     decode_means(model, encode_means(model, images[:12])[0]), config),
-               write_traversal(out / "traversals.png", model, config, images),
-               write_interpolations(out / "interpolations.png", model, config, images, labels)]
+                                     decode_means(model, encode_means(model, images[:12])[0]), config, status=status),
+               write_traversal(out / "traversals.png", model, config, images, status),
+               write_interpolations(out / "interpolations.png", model, config, images, labels, status=status)]
     if config.latent_dim == 2:
-        written += [write_latent_scatter(out / "latent_scatter.png", model, config, splits.test, splits.test_labels),
-                    write_manifold(out / "manifold.png", model, config)]
+        written += [write_latent_scatter(out / "latent_scatter.png", model, config, splits.test, splits.test_labels,
+                                         status),
+                    write_manifold(out / "manifold.png", model, config, status)]
     return written
 
 
@@ -193,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - a damaged .keras file
             raise UserError(f"{folder}: cannot load the saved model ({type(error).__name__})") from None
         try:
-            written = write_all(model, config, out, args.n, args.seed)
+            written = write_all(model, config, out, args.n, args.seed, recorded_status(folder, config))
         except OSError as error:
             raise disk_fault(error, out) or UserError(
                 f"cannot write ({error.strerror or type(error).__name__}: {error.filename})") from None

@@ -18,7 +18,7 @@ import numpy as np
 from common.cli import EXIT_OK, OneLineParser, run_main
 from common.collapse import effective_beta, verdict
 from common.results import METRICS_FILE, TrialResult
-from vae import data, plots, quality
+from vae import classifier, data, plots, quality
 from vae.config import DATASETS, TrialConfig, build_trial_config, parse_overrides
 from common.errors import MACHINE_ERRNOS, NonFiniteLoss, UserError, disk_fault
 
@@ -75,12 +75,11 @@ def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str,
 
     started = time.perf_counter()
     try:
-        values = quality.sample_metrics(config, lambda codes: decode_means(model, codes),
-                                        splits.test_labels is not None)
+        values = quality.sample_metrics(config, lambda codes: decode_means(model, codes), splits)
     except OSError as error:  # the classifier cache cannot be read or written: the trial itself is fine
         if error.errno in MACHINE_ERRNOS:  # ... unless the disk is full or failing: a fault of the machine
             raise
-        reason = f"classifier cache {quality.cache_dir()}: {error.strerror or type(error).__name__}"
+        reason = f"classifier cache {classifier.cache_dir()}: {error.strerror or type(error).__name__}"
         return {quality.SKIP_KEY: reason}
     return {**values, "sample_metrics_seconds": time.perf_counter() - started}
 
@@ -90,17 +89,18 @@ def write_artifacts(out_dir: Path, result: TrialResult, splits: data.Splits, rec
     from vae.sample import write_manifold, write_traversal
 
     originals, samples = splits.test, model.decode_prior(64).numpy()
+    status = verdict(result.active_units, result.recon_diversity, config.latent_dim, config.model)[0]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(result.history[0]) if result.history else ["epoch"])
         writer.writeheader()
         writer.writerows(result.history)
     if not splits.vectors:
-        plots.reconstructions(out_dir / "reconstructions.png", originals, recons, config)
-        plots.samples(out_dir / "samples.png", samples, config)
-        write_traversal(out_dir / "traversals.png", model, config, originals)
+        plots.reconstructions(out_dir / "reconstructions.png", originals, recons, config, status=status)
+        plots.samples(out_dir / "samples.png", samples, config, status)
+        write_traversal(out_dir / "traversals.png", model, config, originals, status)
         if config.latent_dim == 2:
-            write_manifold(out_dir / "manifold.png", model, config)
+            write_manifold(out_dir / "manifold.png", model, config, status)
     np.savez_compressed(out_dir / "reconstructions.npz", originals=originals[:64].astype(np.float32),
                         reconstructions=recons[:64].astype(np.float32))
     np.savez_compressed(out_dir / "samples.npz", samples=samples.astype(np.float32))

@@ -1,0 +1,170 @@
+"""The samples report's figures: KID and label coverage against effective β (with the calibration ladder and the
+AE as references), and the prior samples of every trial.
+
+Lines are configurations (seeds aggregated, `analysis.samples.configurations`): the median over training seeds
+with a min–max bar, or, with one seed, the value ± its sampling spread. Lines of one panel are offset sideways
+(a few per cent of a decade) and drawn with distinct markers, so that equal values do not hide each other.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis import samples
+from analysis.numbers import fmt
+from common.collapse import COLLAPSED
+from common.results import ARTIFACT_DIR
+from vae import ladder
+from vae.images import tile
+
+SAMPLES_NPZ = "samples.npz"
+MARKERS = "osD^vP*Xh<>p"
+DODGE = 1.10  # neighbouring lines are this factor apart along the (log) β axis
+FLOOR = 0.01  # KID ×10³ at or below this is drawn at this value (the axis is logarithmic)
+
+
+def png(figure: Figure, dpi: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _archs(table: pd.DataFrame) -> list[str]:
+    return sorted(set(table["arch"].dropna())) if "arch" in table and not table.empty else []
+
+
+def _series(table: pd.DataFrame, arch: str):
+    """(label, rows sorted by effective β, offset factor, marker) per reduction × latent size of one arch."""
+    part = table[(table["model"] != "ae") & (table["arch"] == arch)]
+    groups = list(part.groupby(["reduction", "latent_dim"], sort=True))
+    for index, ((reduction, latent), group) in enumerate(groups):
+        offset = DODGE ** (index - (len(groups) - 1) / 2)
+        yield f"{reduction}, latent {latent}", group.sort_values("effective_beta"), offset, MARKERS[index % len(MARKERS)]
+
+
+def _kid_bars(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Values (×10³, floored) and their lower/upper bars: seed range with several seeds, else ± sampling spread."""
+    scaled = lambda column: np.maximum(samples.SCALE * group[column].to_numpy(float), FLOOR)  # noqa: E731
+    value = scaled("kid")
+    seeds = group["runs"].to_numpy() > 1
+    spread = samples.SCALE * np.nan_to_num(group["kid spread"].to_numpy(float))
+    low = np.where(seeds, scaled("kid min"), np.maximum(value - spread, FLOOR))
+    high = np.where(seeds, scaled("kid max"), value + spread)
+    return value, np.vstack([value - low, high - value])
+
+
+def kid_vs_beta(df: pd.DataFrame) -> Figure:
+    """KID ×10³ against effective β per arch; the calibration ladder as labelled grey lines, the AE dotted."""
+    table = samples.configurations(df)
+    archs = _archs(table)
+    figure = _figure(6.4 * max(len(archs), 1), 4.8)
+    axes = figure.subplots(1, max(len(archs), 1), squeeze=False)[0]
+    if not archs:
+        axes[0].text(0.5, 0.5, "no trial with sample metrics", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+        return figure
+    rungs = samples.ladder_of(samples.measured(df))
+    for ax, arch in zip(axes, archs):
+        for label, group, offset, marker in _series(table, arch):
+            value, bars = _kid_bars(group)
+            x = group["effective_beta"].to_numpy(float) * offset
+            ax.errorbar(x, value, yerr=bars, marker=marker, capsize=3, linewidth=1.2, markersize=5, label=label)
+        for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
+            ax.axhline(max(samples.SCALE * ae["kid"], FLOOR), color="black", linestyle=":", linewidth=1.4,
+                       label=f"AE (latent {ae['latent_dim']}): decoded N(0, I)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        for name, (kid, _) in rungs.items():
+            level = max(samples.SCALE * kid, FLOOR)
+            if low <= level <= high:
+                ax.axhline(level, color="0.6", linewidth=0.8, zorder=0)
+                ax.text(1.01, level, f"{ladder.LABELS[name]} ({samples.kid_text(kid)})", transform=ax.get_yaxis_transform(),
+                        va="center", fontsize=7, color="0.35")
+        ax.set_ylim(low, high)
+        ax.set_title(f"arch = {arch}", fontsize=10)
+        ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
+        ax.set_ylabel(f"sample KID ×10³ (log; ≤ {fmt(FLOOR)} drawn at {fmt(FLOOR)})", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
+    figure.suptitle("Sample KID against effective β (lower is better); grey: the calibration ladder; "
+                    "bars: range over seeds, else ± sampling spread", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def coverage_vs_beta(df: pd.DataFrame) -> Figure:
+    """Label coverage against effective β per arch, lines offset sideways so none hides another."""
+    table = samples.configurations(df)
+    archs = _archs(table)
+    figure = _figure(5.2 * max(len(archs), 1), 3.6)
+    axes = figure.subplots(1, max(len(archs), 1), squeeze=False)[0]
+    for ax, arch in zip(axes, archs):
+        for label, group, offset, marker in _series(table, arch):
+            ax.plot(group["effective_beta"].to_numpy(float) * offset, group["coverage"], marker=marker,
+                    linewidth=1.2, markersize=5, alpha=0.85, label=label)
+        for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
+            ax.axhline(ae["coverage"], color="black", linestyle=":", linewidth=1.4, label=f"AE (latent {ae['latent_dim']})")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(f"arch = {arch}", fontsize=10)
+        ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
+        ax.set_ylabel("label coverage (1: all classes equally often)", fontsize=8)
+        ax.legend(fontsize=7, loc="center left")
+    if not archs:
+        axes[0].set_axis_off()
+    figure.suptitle("Label coverage of the prior samples (lines offset sideways by a few per cent so none hides "
+                    "another)", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def load_samples(artifact_dir: Any, count: int) -> np.ndarray | None:
+    if not isinstance(artifact_dir, str) or not (Path(artifact_dir) / SAMPLES_NPZ).is_file():
+        return None
+    with np.load(Path(artifact_dir) / SAMPLES_NPZ) as archive:
+        return archive["samples"][:count]
+
+
+def _label(row: pd.Series) -> str:
+    kid = f"KID {samples.kid_text(row[samples.KID], row.get(samples.KID_STD))}"
+    if row["model"] == "ae":
+        return f"AE latent {row['latent_dim']} (not a generative model) · {kid}"
+    status = " · COLLAPSED" if row["status"] == COLLAPSED else ""
+    return (f"{row['reduction']} β={fmt(row['beta'])} (eff. {fmt(row['effective_beta'])}) latent "
+            f"{row['latent_dim']} · {kid}{status}")
+
+
+def sample_grids(df: pd.DataFrame, count: int = 8) -> list[Figure]:
+    """Per arch: one row of prior samples per trial, VAEs ordered by reduction, latent size and β, then the AE."""
+    rows = samples.measured(df)
+    figures = []
+    for arch, part in rows.groupby("arch"):
+        part = part.assign(_ae=samples.is_ae(part)).sort_values(["_ae", "reduction", "latent_dim", "effective_beta"])
+        shown = [(row, load_samples(row[ARTIFACT_DIR], count)) for _, row in part.iterrows()]
+        shown = [(row, images) for row, images in shown if images is not None and len(images) == count]
+        if not shown:
+            continue
+        canvas = tile(np.concatenate([images for _, images in shown]), count)
+        height = shown[0][1].shape[1] + 1
+        figure = _figure(0.42 * count + 4.4, 0.42 * len(shown) + 0.8)
+        ax = figure.add_subplot()
+        ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=255)
+        ax.set_yticks([1 + index * height + height / 2 for index in range(len(shown))],
+                      [_label(row) for row, _ in shown], fontsize=7)
+        ax.set_xticks([])
+        ax.tick_params(length=0)
+        ax.set_title(f"Prior samples (decoder mean of z ~ N(0, I)) per trial, arch = {arch}", fontsize=10)
+        figures.append(figure)
+    return figures
