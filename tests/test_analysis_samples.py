@@ -1,106 +1,159 @@
-"""analysis.samples: the "which β gives the best samples?" prose and figures on a trial table with known answers."""
+"""The samples report on a trial table with known answers: the one-sentence answers, the seed rule for calling two β
+different, the AE like with like, the β > 1 claim, the ladder placement, and tables/figures a reader can trust."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis import samples
+from analysis import beta_claim, sample_figures, sample_tables, samples
 from analysis.frame import TrialRecord, build_frame
+from analysis.numbers import THIN
+from vae import ladder
 
-BETAS = (0.5, 1.0, 4.0)
+LADDER = [-1e-4, 0.3, 0.9, 0.7, 1.3, 2.0]  # real, blur σ=1, blur σ=2, 3 classes, average image, noise (vae.ladder.RUNGS)
+# KID per (arch, reduction, β): one value per seed. sum/mlp has three seeds: β=1 beats the next (β=4) beyond the seed
+# ranges; sum/conv has one seed: the sweep cannot tell; mean collapses everywhere.
+KIDS = {("mlp", "sum", 0.5): [0.60, 0.65, 0.70], ("mlp", "sum", 1.0): [0.40, 0.42, 0.45],
+        ("mlp", "sum", 4.0): [0.50, 0.55, 0.60], ("conv", "sum", 0.5): [0.38], ("conv", "sum", 1.0): [0.35],
+        ("conv", "sum", 4.0): [0.80]}
+AE_KID = {"mlp": 0.9, "conv": 0.2}  # the conv AE beats every conv VAE: the report must say so
 
 
-def fd_of(reduction: str, arch: str, beta: float) -> float:
-    """Known answers: sum/mlp best samples at β=4 (nelbo best at 0.5); sum/conv at β=1 for both; mean collapses."""
-    if reduction == "mean":
-        return 250.0 + beta
-    return {("mlp", 0.5): 90.0, ("mlp", 1.0): 70.0, ("mlp", 4.0): 50.0,
-            ("conv", 0.5): 80.0, ("conv", 1.0): 40.0, ("conv", 4.0): 60.0}[(arch, beta)]
+def record(number, config, kid, collapsed=False, tmp_path=None, **extra):
+    values = {"test/sample_kid": kid, "test/sample_kid_std": 0.01, "test/sample_fd_cnn": 100 * kid,
+              "test/sample_coverage": 0.0 if collapsed else 0.95, "test/classifier_accuracy": 0.956,
+              "test/sample_kid_ladder": LADDER, "test/sample_kid_ladder_std": [0.01] * 6, "sample_count": 500,
+              "sample_features": "convnet test features", "test/recon_nll": 90.0,
+              "test/recon_diversity": 0.01 if collapsed else 0.6, **extra}
+    if config["model"] == "vae":
+        values.update({"test/active_units": 0 if collapsed else 16, "test/nelbo": 100.0 + kid,
+                       "effective_beta": config["beta"] * (784 if config["reduction"] == "mean" else 1)})
+    if tmp_path is not None:
+        folder = tmp_path / f"trial-{number}"
+        folder.mkdir()
+        np.savez(folder / "samples.npz", samples=np.full((64, 28, 28, 1), kid / 2, np.float32))
+        values["artifact_dir"] = str(folder)
+    return TrialRecord(number, "COMPLETE", config=config, values=values)
 
 
-def nelbo_of(reduction: str, arch: str, beta: float) -> float:
-    if reduction == "mean":
-        return 205.0
-    return {"mlp": 100.0, "conv": 95.0}[arch] + (abs(beta - 1.0) * 3 if arch == "conv" else beta * 5)
+def plain(text: str) -> str:
+    return text.replace(THIN, " ")  # the report's thousands separator, as a space
 
 
 @pytest.fixture
 def frame(tmp_path):
-    records, number = [], 0
+    records = []
+    for (arch, reduction, beta), kids in KIDS.items():
+        for seed, kid in enumerate(kids):
+            config = {"model": "vae", "arch": arch, "reduction": reduction, "beta": beta, "latent_dim": 16, "seed": seed}
+            records.append(record(len(records), config, kid, tmp_path=tmp_path))
     for arch in ("mlp", "conv"):
-        for reduction in ("sum", "mean"):
-            for beta in BETAS:
-                folder = tmp_path / f"trial-{number}"
-                folder.mkdir()
-                np.savez(folder / "samples.npz", samples=np.full((64, 28, 28, 1), beta / 4, np.float32))
-                (folder / "metrics.json").write_text("{}\n")  # last, as vae.train writes it: the folder is complete
-                collapsed = reduction == "mean"
-                values = {"test/sample_fd": fd_of(reduction, arch, beta), "test/nelbo": nelbo_of(reduction, arch, beta),
-                          "test/recon_nll": nelbo_of(reduction, arch, beta) - 10, "test/sample_confidence": 0.8,
-                          "test/sample_coverage": 0.0 if collapsed else 0.95, "test/classifier_accuracy": 0.944,
-                          "test/active_units": 0 if collapsed else 16, "test/recon_diversity": 0.01 if collapsed else 0.6,
-                          "num_pixels": 784, "artifact_dir": str(folder)}
-                config = {"model": "vae", "arch": arch, "reduction": reduction, "beta": beta, "latent_dim": 16}
-                records.append(TrialRecord(number, "COMPLETE", config=config, values=values))
-                number += 1
-        values = {"test/sample_fd": 300.0, "test/recon_nll": 60.0, "test/sample_confidence": 0.6,
-                  "test/sample_coverage": 0.4, "test/classifier_accuracy": 0.944, "test/recon_diversity": 0.9}
-        records.append(TrialRecord(number, "COMPLETE", config={"model": "ae", "arch": arch, "beta": 1.0,
-                                                                "reduction": "sum", "latent_dim": 16}, values=values))
-        number += 1
+        for beta in (0.5, 1.0, 4.0):
+            config = {"model": "vae", "arch": arch, "reduction": "mean", "beta": beta, "latent_dim": 16, "seed": 0}
+            records.append(record(len(records), config, 1.25 + beta / 100, collapsed=True, tmp_path=tmp_path))
+        config = {"model": "ae", "arch": arch, "reduction": "sum", "beta": 1.0, "latent_dim": 16, "seed": 0}
+        records.append(record(len(records), config, AE_KID[arch], tmp_path=tmp_path))
+    # a trial from before KID: an MLP's FD only, never compared with the rest
+    records.append(TrialRecord(len(records), "COMPLETE", config={"model": "vae", "arch": "mlp", "reduction": "sum",
+                                                                  "beta": 1.0, "latent_dim": 16, "seed": 0},
+                               values={"test/sample_fd": 12.0, "test/recon_diversity": 0.5, "test/active_units": 9}))
     return build_frame(records, source="test", study="s")
 
 
-def test_best_sample_beta_vs_best_nelbo_beta(frame):
-    table = samples.best_beta_table(frame).set_index(["reduction", "arch", "latent"])
-    mlp, conv = table.loc[("sum", "mlp", 16)], table.loc[("sum", "conv", 16)]
-    assert mlp["best-sample β"] == 4.0 and mlp["best-nelbo β"] == 0.5 and not mlp["same β"]
-    assert conv["best-sample β"] == 1.0 and conv["same β"]
-    assert table.loc[("mean", "mlp", 16), "collapsed"] == 3
-    text = samples.best_beta_findings(frame)
-    assert "**reduction=sum, arch=mlp** (best overall: β=4, latent 16, FD 50): latent 16: best samples at β=4 " in text
-    assert "best nelbo at β=0.5 (nelbo 102.5, FD 90)" in text and "FD 40, nelbo 95), also the best nelbo" in text
-    assert "all 3 runs collapsed (FD range 3.5): no β gives usable samples here" in text
-    assert "with at least one non-collapsed run, the β with the best samples differs from the β with the best " \
-           "nelbo in 1." in text
+def test_one_sentence_per_reduction_and_arch(frame):
+    text = plain(samples.answer(frame))
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert [line.split("**")[1] for line in lines] == ["reduction=mean, arch=conv", "reduction=mean, arch=mlp",
+                                                       "reduction=sum, arch=conv", "reduction=sum, arch=mlp"]
+    mlp, conv = lines[3], lines[2]
+    assert "β=1 gives the best samples (latent 16: KID 420 [400–450 over 3 seeds], between blur σ = 1 (300) and " \
+           "3 classes only (700))" in mlp
+    assert "better than the next, β=4 (KID 550 [500–600 over 3 seeds]), by more than the spread over training " \
+           "seeds" in mlp
+    assert "the next, β=0.5, scores KID 380 ± 10: with one training seed per β the sweep cannot tell" in conv
+    assert "seeds 1, 2 of β=1 and β=0.5 at latent 16 would settle it" in conv
+    for line in lines[:2]:
+        assert "no β works here: all 3 runs collapsed (β 0.5, 1, 4; KID 1 260–1 290, between blur σ = 2 (900) and " \
+               "the average image (1 300))." in line
+        assert "gives the best" not in line
 
 
-def test_ae_and_collapse_prose_carry_the_numbers(frame):
-    ae = samples.ae_findings(frame)
-    assert "FD 300" in ae and "coverage 0.4" in ae and "6 of 3" not in ae
-    assert "6 of 6 VAEs of this arch have a lower FD than the AE" in ae and "is not below every VAE's" not in ae
-    collapsed = samples.collapse_findings(frame)
-    assert collapsed.startswith("6 collapsed VAE run(s) sample FD 251 (median; range 250–254)") and "coverage 0" in collapsed
-    assert "accuracy of 94.4%" in samples.overview(frame)
+def test_the_ae_is_compared_like_with_like(frame):
+    lines = plain(samples.answer(frame)).splitlines()
+    assert "the AE of this arch (the same latent size), decoding z ~ N(0, I), scores KID 900 ± 10: worse than β=1" \
+           in lines[-1]
+    assert "scores KID 200 ± 10: not worse than β=1" in [line for line in lines if "arch=conv" in line][-1]
+    ae = plain(samples.ae_findings(frame))
+    assert "scores KID 200 ± 10 (between real held-out images (≈ 0) and blur σ = 1 (300))" in ae
+    assert "0 of 3 non-collapsed VAE configurations of this arch and latent size score better" in ae
+    assert "3 of 3 non-collapsed VAE configurations" in ae  # mlp: every healthy mlp VAE beats its AE
 
 
-def test_figures_render_with_sample_rows_per_trial(frame):
-    assert samples.png(samples.quality_vs_beta(frame)).startswith(b"\x89PNG")
-    grids = samples.sample_grids(frame)
-    assert len(grids) == 2  # one per arch, 7 rows each (6 VAEs + the AE has no samples.npz here: 6)
-    labels = [tick.get_text() for tick in grids[0].axes[0].get_yticklabels()]
-    assert len(labels) == 6 and labels[0].startswith("mean β=0.5")
+def test_a_difference_needs_the_seed_ranges_apart():
+    row = lambda runs, low, high: {"runs": runs, "kid min": low, "kid max": high}  # noqa: E731
+    assert samples.differ(row(3, 0.1, 0.2), row(3, 0.3, 0.4)) is True
+    assert samples.differ(row(3, 0.1, 0.35), row(3, 0.3, 0.4)) is False
+    assert samples.differ(row(1, 0.1, 0.1), row(3, 0.3, 0.4)) is None  # one seed: the sweep cannot tell
+
+
+def test_numbers_are_placed_on_the_ladder_and_negative_kid_is_about_zero(frame):
+    rungs = samples.ladder_of(samples.measured(frame))
+    assert list(rungs) == list(ladder.RUNGS)
+    assert samples.placement(0.5, rungs) == "between blur σ = 1 (300) and 3 classes only (700)"
+    assert samples.placement(-0.001, rungs) == "better than real held-out images (≈ 0)"
+    assert plain(samples.placement(3.0, rungs)) == "worse than uniform noise (2 000)"
+    assert samples.kid_text(-0.0004) == "≈ 0" and samples.kid_text(0.0413, 0.0021) == "41.3 ± 2.1"
+    table = samples.ladder_table(frame)
+    assert table["calibration set"].tolist()[:3] == ["real held-out images", "blur σ = 1", "3 classes only"]
+
+
+def test_collapsed_runs_and_old_trials(frame):
+    collapsed = plain(samples.collapse_findings(frame))
+    assert collapsed.startswith("6 collapsed VAE run(s) score KID 1 260–1 290 (between blur σ = 2 (900) and the "
+                                "average image (1 300))")
+    assert "worse than every other run of this sweep" in collapsed
+    overview = samples.overview(frame)
+    assert "accuracy 95.6%" in overview and "1 trial(s) from before KID" in overview
+
+
+def test_the_beta_claim_needs_seeds_and_is_judged_by_their_spread(frame):
+    table = beta_claim.comparisons(frame)
+    assert table[["arch", "beta", "verdict"]].values.tolist() == [["mlp", 4.0, "worse"]]  # conv: one seed only
+    assert table["seeds lower"].tolist() == [0] and table["seeds paired"].tolist() == [3]
+    text = beta_claim.findings(frame)
+    assert text.startswith("**No: every β > 1 tested gives worse prior samples than β = 1**")
+    assert "β=4: KID 550 [500–600] vs β=1: 420 [400–450] over 3 training seeds; lower on 0 of 3 seeds" in text
+    single = frame[frame["seed"] == 0]
+    assert beta_claim.findings(single).startswith("This sweep cannot check the claim")
+
+
+def test_tables_have_one_number_format_and_no_empty_cells(frame):
+    for table in (sample_tables.configurations_table(frame), sample_tables.trial_table(frame)):
+        cells = [plain(cell) for cell in table.astype(str).to_numpy().ravel()]
+        assert not [cell for cell in cells if cell.lower() in ("nan", "none", "")]
+        assert "n/a: AE" in cells and "784" in cells and "3 140" in cells  # effective β, as everywhere in the report
+    assert "e+03" not in sample_tables.configurations_html(frame)
+
+
+def test_figures_render_without_hidden_series(frame):
+    assert sample_figures.png(sample_figures.kid_vs_beta(frame)).startswith(b"\x89PNG")
+    coverage = sample_figures.coverage_vs_beta(frame)
+    for ax in coverage.axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 1]
+        points = {(round(float(x), 6), round(float(y), 6)) for line in lines for x, y in zip(*line.get_data())}
+        assert len(points) == sum(len(line.get_xdata()) for line in lines)  # no two points drawn on top of each other
+    grids = sample_figures.sample_grids(frame)
+    assert len(grids) == 2
+    labels = [plain(tick.get_text()) for tick in grids[1].axes[0].get_yticklabels()]  # mlp
+    assert len(labels) == 13 and labels[0].startswith("mean β=0.5 (eff. 392) latent 16 · KID 1 260 ± 10 · COLLAPSED")
+    assert labels[-1].startswith("AE latent 16 (not a generative model) · KID 900 ± 10")
 
 
 def test_a_sweep_without_sample_metrics_says_why(frame):
     bare = frame.drop(columns=[c for c in frame if c.startswith("test/sample")])
     bare["sample_quality_skipped"] = "dataset 'npz:x.npz' has no class labels"
     assert "has no class labels" in samples.overview(bare)
-    assert samples.best_beta_findings(bare) == "No VAE trial has sample metrics."
-    assert samples.sample_grids(bare) == []
-    assert samples.png(samples.quality_vs_beta(bare)).startswith(b"\x89PNG")
-
-
-def test_a_line_keeps_its_colour_in_every_panel_when_another_panel_lacks_a_line(frame):
-    """conv without its `mean` runs: `sum, latent 16` must not take `mean, latent 16`'s colour there."""
-    part = frame[~((frame["arch"] == "conv") & (frame["reduction"] == "mean"))]
-    figure = samples.quality_vs_beta(part)
-    colours = {}
-    for ax in figure.axes:
-        for line in ax.get_lines():
-            if not line.get_label().startswith("AE"):
-                colours.setdefault(line.get_label(), set()).add(line.get_color())
-    assert set(colours) == {"sum, latent 16", "mean, latent 16"} and all(len(c) == 1 for c in colours.values())
-    assert colours["sum, latent 16"] != colours["mean, latent 16"]
-    legend = [text.get_text() for text in figure.axes[len(figure.axes) // 3 - 1].get_legend().get_texts()]
-    assert {"sum, latent 16", "mean, latent 16"} <= set(legend)
+    assert samples.answer(bare).startswith("No VAE trial has sample metrics")
+    assert sample_figures.sample_grids(bare) == [] and beta_claim.findings(bare).startswith("This sweep cannot")
+    assert sample_figures.png(sample_figures.kid_vs_beta(bare)).startswith(b"\x89PNG")
+    assert sample_figures.png(sample_figures.coverage_vs_beta(bare)).startswith(b"\x89PNG")

@@ -29,6 +29,7 @@ def test_a_study_written_before_the_record_still_loads():
     old = {"test/nelbo": 99.0, "test/sample_fd": 12.0, "wandb_run_id": "abc", "num_pixels": 784}
     back = TrialResult.from_stored(old)
     assert back.nelbo == 99.0 and back.sample_fd == 12.0 and back.kl is None
+    assert back.sample_kid is None and back.sample_features is None  # an MLP's FD: never mixed with the KID
 
 
 def test_json_safe():

@@ -192,15 +192,15 @@ def test_a_second_open_joins_without_enqueuing_again(tmp_path):
     assert sorted(t.user_attrs["grid_point"] for t in second.get_trials()) == [0, 1]
 
 
-@pytest.mark.parametrize("name", ["iwae_nll", "sample_fd"])
+@pytest.mark.parametrize("name", ["iwae_nll", "sample_kid"])
 def test_search_objective_chooses_the_trial_value(tmp_path, monkeypatch, name):
-    """iwae_nll: the AE stays +inf; sample_fd: every trial, the AE included, is valued by its sample FD."""
-    def with_fd(config, out_dir=None, on_epoch=None, verbose=0):
+    """iwae_nll: the AE stays +inf; sample_kid: every trial, the AE included, is valued by its sample KID."""
+    def with_kid(config, out_dir=None, on_epoch=None, verbose=0):
         result = fake_run(config, out_dir, on_epoch, verbose)
-        result.sample_fd = 10.0 * config.beta + (100.0 if config.model == "ae" else 0.0)
+        result.sample_kid = 0.01 * config.beta + (0.1 if config.model == "ae" else 0.0)
         return result
 
-    monkeypatch.setattr(objective, "load_trainer", lambda: (with_fd, FakeNonFinite))
+    monkeypatch.setattr(objective, "load_trainer", lambda: (with_kid, FakeNonFinite))
     config = make_config(tmp_path, include=[{"model": "ae"}])
     config.search.objective = name
     assert launch.sweep(config, report=False) == 0
@@ -209,15 +209,18 @@ def test_search_objective_chooses_the_trial_value(tmp_path, monkeypatch, name):
     for t in trials:
         expected = t.user_attrs[f"test/{name}"]
         assert t.value == (math.inf if expected is None else expected)
-        assert (t.intermediate_values == {}) == (name == "sample_fd" or t.params["model"] == "ae")
+        assert (t.intermediate_values == {}) == (name == "sample_kid" or t.params["model"] == "ae")
     assert load(config).best_trial.params["model"] == "vae"
 
 
-def test_sample_fd_objective_needs_sample_metrics(tmp_path):
-    with pytest.raises(UserError, match="sample_fd needs trial.sample_metrics"):
-        from sweep.config import load_config
-        load_config(None, {"search": {"space": {"beta": [1]}, "objective": "sample_fd"},
-                           "trial": {"sample_metrics": False}})
+def test_sample_objectives_need_sample_metrics_and_the_old_fd_is_refused(tmp_path):
+    from sweep.config import load_config
+
+    for name in ("sample_kid", "sample_fd_cnn"):
+        with pytest.raises(UserError, match=f"{name} needs trial.sample_metrics"):
+            load_config(None, {"search": {"space": {"beta": [1]}, "objective": name}, "trial": {"sample_metrics": False}})
+    with pytest.raises(UserError, match="search.objective.*'sample_kid'"):  # an MLP's FD: not comparable any more
+        load_config(None, {"search": {"space": {"beta": [1]}, "objective": "sample_fd"}})
 
 
 def test_imports_are_frozen_once_and_trials_garbage_is_still_collected():

@@ -36,7 +36,9 @@ def test_offline_run_holds_the_model_artifact_metrics_and_images(offline):
     assert stored == set(FILES)
 
     logged = read_run(run_file)
-    assert logged.summary["test/sample_fd"] == pytest.approx(result.sample_fd)
+    assert logged.summary["test/sample_kid"] == pytest.approx(result.sample_kid)
+    assert logged.summary["test/sample_kid_ladder"] == pytest.approx(result.sample_kid_ladder)  # a list, kept whole
+    assert logged.summary["sample_features"] == result.sample_features and "test/sample_fd" not in logged.summary
     assert logged.summary["test/classifier_accuracy"] == pytest.approx(result.classifier_accuracy)
     images = {key for row in logged.history for key in row}
     assert {"traversals", "manifold", "samples", "reconstructions"} <= images
