@@ -1,9 +1,10 @@
 """The samples report's figures: KID and label coverage against effective β (with the calibration ladder and the
 AE as references), and the prior samples of every trial.
 
-Lines are configurations (seeds aggregated, `analysis.samples.configurations`): the median over training seeds
-with a min–max bar, or, with one seed, the value ± its sampling spread. Lines of one panel are offset sideways
-(a few per cent of a decade) and drawn with distinct markers, so that equal values do not hide each other.
+Points are configurations (seeds aggregated, `analysis.samples.configurations`): the median over training seeds
+with a min–max bar, or, with one seed, the value ± its sampling spread. The series of one panel are offset sideways
+(a few per cent of a decade) and drawn with distinct markers, so that equal values do not hide each other; coverage,
+where whole series coincide (0 for every collapsed run), is drawn without connecting lines.
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from vae.images import tile
 SAMPLES_NPZ = "samples.npz"
 MARKERS = "osD^vP*Xh<>p"
 DODGE = 1.10  # neighbouring lines are this factor apart along the (log) β axis
-FLOOR = 0.01  # KID ×10³ at or below this is drawn at this value (the axis is logarithmic)
 
 
 def png(figure: Figure, dpi: int = 90) -> bytes:
@@ -55,77 +55,80 @@ def _series(table: pd.DataFrame, arch: str):
 
 
 def _kid_bars(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Values (×10³, floored) and their lower/upper bars: seed range with several seeds, else ± sampling spread."""
-    scaled = lambda column: np.maximum(samples.SCALE * group[column].to_numpy(float), FLOOR)  # noqa: E731
-    value = scaled("kid")
+    """Values (×10³) and their lower/upper bars: the seed range with several seeds, else ± the sampling spread."""
+    value = samples.SCALE * group["kid"].to_numpy(float)
     seeds = group["runs"].to_numpy() > 1
     spread = samples.SCALE * np.nan_to_num(group["kid spread"].to_numpy(float))
-    low = np.where(seeds, scaled("kid min"), np.maximum(value - spread, FLOOR))
-    high = np.where(seeds, scaled("kid max"), value + spread)
+    low = np.where(seeds, samples.SCALE * group["kid min"].to_numpy(float), value - spread)
+    high = np.where(seeds, samples.SCALE * group["kid max"].to_numpy(float), value + spread)
     return value, np.vstack([value - low, high - value])
+
+
+def _panels(table: pd.DataFrame, width: float, height: float):
+    archs = _archs(table)
+    figure = _figure(width * max(len(archs), 1), height)
+    axes = figure.subplots(1, max(len(archs), 1), squeeze=False)[0]
+    if not archs:
+        axes[0].text(0.5, 0.5, "no trial with sample metrics", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+    return figure, list(zip(axes, archs))
+
+
+def _finish(ax, arch: str, ylabel: str) -> None:
+    ax.set_xscale("log")
+    ax.set_title(f"arch = {arch}", fontsize=10)
+    ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
 
 
 def kid_vs_beta(df: pd.DataFrame) -> Figure:
     """KID ×10³ against effective β per arch; the calibration ladder as labelled grey lines, the AE dotted."""
     table = samples.configurations(df)
-    archs = _archs(table)
-    figure = _figure(6.4 * max(len(archs), 1), 4.8)
-    axes = figure.subplots(1, max(len(archs), 1), squeeze=False)[0]
-    if not archs:
-        axes[0].text(0.5, 0.5, "no trial with sample metrics", ha="center", va="center", transform=axes[0].transAxes)
-        axes[0].set_axis_off()
-        return figure
+    figure, panels = _panels(table, 6.6, 5.4)
     rungs = samples.ladder_of(samples.measured(df))
-    for ax, arch in zip(axes, archs):
+    for ax, arch in panels:
         for label, group, offset, marker in _series(table, arch):
             value, bars = _kid_bars(group)
-            x = group["effective_beta"].to_numpy(float) * offset
-            ax.errorbar(x, value, yerr=bars, marker=marker, capsize=3, linewidth=1.2, markersize=5, label=label)
+            ax.errorbar(group["effective_beta"].to_numpy(float) * offset, value, yerr=bars, marker=marker, capsize=3,
+                        linewidth=1.2, markersize=5, label=label)
         for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
-            ax.axhline(max(samples.SCALE * ae["kid"], FLOOR), color="black", linestyle=":", linewidth=1.4,
+            ax.axhline(samples.SCALE * ae["kid"], color="black", linestyle=":", linewidth=1.4,
                        label=f"AE (latent {ae['latent_dim']}): decoded N(0, I)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        low, high = ax.get_ylim()
+        top = 1.08 * samples.SCALE * max(table["kid max"].max(), rungs.get("average", (0, 0))[0])
+        off_chart = []
         for name, (kid, _) in rungs.items():
-            level = max(samples.SCALE * kid, FLOOR)
-            if low <= level <= high:
-                ax.axhline(level, color="0.6", linewidth=0.8, zorder=0)
-                ax.text(1.01, level, f"{ladder.LABELS[name]} ({samples.kid_text(kid)})", transform=ax.get_yaxis_transform(),
-                        va="center", fontsize=7, color="0.35")
-        ax.set_ylim(low, high)
-        ax.set_title(f"arch = {arch}", fontsize=10)
-        ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
-        ax.set_ylabel(f"sample KID ×10³ (log; ≤ {fmt(FLOOR)} drawn at {fmt(FLOOR)})", fontsize=8)
-        ax.legend(fontsize=7, loc="upper left")
-    figure.suptitle("Sample KID against effective β (lower is better); grey: the calibration ladder; "
-                    "bars: range over seeds, else ± sampling spread", fontsize=10)
+            if samples.SCALE * kid > top:
+                off_chart.append(f"{ladder.LABELS[name]} {samples.kid_text(kid)}")
+                continue
+            ax.axhline(samples.SCALE * kid, color="0.6", linewidth=0.8, zorder=0)
+            ax.text(1.01, samples.SCALE * kid, f"{ladder.LABELS[name]} ({samples.kid_text(kid)})", fontsize=7,
+                    transform=ax.get_yaxis_transform(), va="center", color="0.35")
+        ax.set_ylim(min(0.0, ax.get_ylim()[0]), top)
+        if off_chart:
+            ax.text(1.01, 1.0, "above: " + ", ".join(off_chart), transform=ax.transAxes, fontsize=7, color="0.35",
+                    va="bottom")
+        _finish(ax, arch, "sample KID ×10³ (lower is better)")
+    figure.suptitle("Sample KID against effective β; grey: the calibration ladder; bars: range over training seeds, "
+                    "else ± sampling spread; lines offset sideways so none hides another", fontsize=9)
     figure.tight_layout()
     return figure
 
 
 def coverage_vs_beta(df: pd.DataFrame) -> Figure:
-    """Label coverage against effective β per arch, lines offset sideways so none hides another."""
+    """Label coverage against effective β per arch: markers only, offset sideways, so no series hides another."""
     table = samples.configurations(df)
-    archs = _archs(table)
-    figure = _figure(5.2 * max(len(archs), 1), 3.6)
-    axes = figure.subplots(1, max(len(archs), 1), squeeze=False)[0]
-    for ax, arch in zip(axes, archs):
+    figure, panels = _panels(table, 5.2, 4.2)
+    for ax, arch in panels:
         for label, group, offset, marker in _series(table, arch):
-            ax.plot(group["effective_beta"].to_numpy(float) * offset, group["coverage"], marker=marker,
-                    linewidth=1.2, markersize=5, alpha=0.85, label=label)
+            ax.plot(group["effective_beta"].to_numpy(float) * offset, group["coverage"], marker=marker, linestyle="",
+                    markersize=6, alpha=0.85, label=label)
         for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
             ax.axhline(ae["coverage"], color="black", linestyle=":", linewidth=1.4, label=f"AE (latent {ae['latent_dim']})")
-        ax.set_xscale("log")
         ax.set_ylim(-0.05, 1.05)
-        ax.set_title(f"arch = {arch}", fontsize=10)
-        ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
-        ax.set_ylabel("label coverage (1: all classes equally often)", fontsize=8)
-        ax.legend(fontsize=7, loc="center left")
-    if not archs:
-        axes[0].set_axis_off()
-    figure.suptitle("Label coverage of the prior samples (lines offset sideways by a few per cent so none hides "
-                    "another)", fontsize=10)
+        _finish(ax, arch, "label coverage (1: all classes equally often)")
+    figure.suptitle("Label coverage of the prior samples (median over seeds; markers offset sideways so none hides "
+                    "another)", fontsize=9)
     figure.tight_layout()
     return figure
 

@@ -87,11 +87,16 @@ def placement(value: float, rungs: dict[str, tuple[float, float]]) -> str:
     return f"between {ladder.LABELS[low]} ({kid_text(low_kid)}) and {ladder.LABELS[high]} ({kid_text(high_kid)})"
 
 
+def kid_span(low: float, high: float) -> str:
+    """"low–high" in KID ×10³, or one number when both read the same."""
+    low_text, high_text = kid_text(low), kid_text(high)
+    return low_text if low_text == high_text else f"{low_text}–{high_text}"
+
+
 def kid_range(row: pd.Series) -> str:
     """A configuration's KID: with several seeds the median and range, else the value ± its sampling spread."""
     if row["runs"] > 1:
-        return f"KID {kid_text(row['kid'])} [{kid_text(row['kid min'])}–{kid_text(row['kid max'])} over " \
-               f"{row['runs']} seeds]"
+        return f"KID {kid_text(row['kid'])} [{kid_span(row['kid min'], row['kid max'])} over {row['runs']} seeds]"
     return f"KID {kid_text(row['kid'], row['kid spread'])}"
 
 
@@ -145,8 +150,7 @@ def _ae_clause(table: pd.DataFrame, arch: str, best: pd.Series) -> str:
 
 def _settle(best: pd.Series, other: pd.Series) -> str:
     seeds = ", ".join(str(seed) for seed in SETTLE_SEEDS)
-    return (f"with one training seed per β the sweep cannot tell whether that gap exceeds the spread between "
-            f"training runs; seeds {seeds} of {beta_text(best['beta'])} and {beta_text(other['beta'])} at latent "
+    return (f"seeds {seeds} of {beta_text(best['beta'])} and {beta_text(other['beta'])} at latent "
             f"{best['latent_dim']} would settle it")
 
 
@@ -157,25 +161,27 @@ def group_answer(table: pd.DataFrame, reduction: str, arch: str, rungs: dict) ->
     runs, collapsed = int(vae["runs"].sum()), int(vae["collapsed"].sum())
     if collapsed == runs:
         return (head + f"no β works here: all {runs} runs collapsed ({beta_text_list(vae['beta'])}; KID "
-                f"{kid_text(vae['kid'].min())}–{kid_text(vae['kid'].max())}, {placement(vae['kid'].median(), rungs)}).")
+                f"{kid_span(vae['kid'].min(), vae['kid'].max())}, {placement(vae['kid'].median(), rungs)}).")
     usable = vae[vae["collapsed"] < vae["runs"]].sort_values("kid")
     best = usable.iloc[0]
-    text = (head + f"{beta_text(best['beta'])} gives the best samples (latent {best['latent_dim']}: "
-            f"{kid_range(best)}, {placement(best['kid'], rungs)})")
+    lowest = (f"{beta_text(best['beta'])} (latent {best['latent_dim']}: {kid_range(best)}, "
+              f"{placement(best['kid'], rungs)})")
     rivals = usable[(usable["latent_dim"] == best["latent_dim"]) & (usable["beta"] != best["beta"])]
     if rivals.empty:
-        text += f"; no other β ran at latent {best['latent_dim']}"
+        text = head + f"{lowest} has the lowest KID; no other β ran at latent {best['latent_dim']}"
     else:
         rival = rivals.iloc[0]
         verdict = differ(best, rival)
         if verdict is None:
-            text += f"; the next, {beta_text(rival['beta'])}, scores {kid_range(rival)}: " + _settle(best, rival)
+            text = (head + f"the sweep cannot tell: {lowest} has the lowest KID and {beta_text(rival['beta'])} the "
+                    f"next ({kid_range(rival)}), but with one training seed per β it cannot show whether that gap "
+                    f"exceeds the spread between training runs; " + _settle(best, rival))
         elif verdict:
-            text += (f", better than the next, {beta_text(rival['beta'])} ({kid_range(rival)}), by more than the "
-                     "spread over training seeds")
+            text = (head + f"{lowest} gives the best samples, better than the next, {beta_text(rival['beta'])} "
+                    f"({kid_range(rival)}), by more than the spread over training seeds")
         else:
-            text += (f", but it is not distinguishable from {beta_text(rival['beta'])} ({kid_range(rival)}): "
-                     "their ranges over training seeds overlap")
+            text = (head + f"the sweep cannot tell {lowest} from {beta_text(rival['beta'])} ({kid_range(rival)}): "
+                    "their ranges over training seeds overlap")
     if collapsed:
         text += f"; {collapsed} of {runs} runs collapsed"
     return text + _ae_clause(table, arch, best) + "."
@@ -270,13 +276,18 @@ def collapse_findings(df: pd.DataFrame) -> str:
     if collapsed.empty:
         return "No VAE run collapsed in this sweep."
     rungs = ladder_of(rows)
-    text = (f"{len(collapsed)} collapsed VAE run(s) score KID {kid_text(collapsed[KID].min())}–"
-            f"{kid_text(collapsed[KID].max())} ({placement(collapsed[KID].median(), rungs)}) and label coverage "
-            f"{fmt(collapsed[COVERAGE].median())} (median): their decoders barely depend on z, so every sample is "
-            "about the same average-looking image.")
-    if not others.empty:
-        worst = others[KID].max()
-        relation = "worse than every" if collapsed[KID].min() > worst else "not worse than every"
-        text += (f" That is {relation} other run of this sweep (the worst other run, AE included, scores "
-                 f"{kid_text(worst)}).")
-    return text
+    text = (f"{len(collapsed)} collapsed VAE run(s) score KID {kid_span(collapsed[KID].min(), collapsed[KID].max())} "
+            f"({placement(collapsed[KID].median(), rungs)}) and label coverage {fmt(collapsed[COVERAGE].median())} "
+            "(median): their decoders barely depend on z, so every sample is about the same average-looking image.")
+    if others.empty:
+        return text
+    worst = others[KID].max()
+    if collapsed[KID].min() > worst:
+        return text + f" Every one scores worse than every other run (the worst of those, AE included: {kid_text(worst)})."
+    exceptions = collapsed[collapsed[KID] <= worst].sort_values(KID)
+    beaten = [int((others[KID] > value).sum()) for value in exceptions[KID]]
+    listed = "; ".join(f"#{row['number']} ({row['reduction']}, {row['arch']}, {beta_text(row['beta'])}, latent "
+                       f"{row['latent_dim']}: KID {kid_text(row[KID])}, better than {count} non-collapsed run(s))"
+                       for (_, row), count in zip(exceptions.iterrows(), beaten))
+    return text + (f" Not all of them score worst: {listed}. The collapse flag reads the reconstructions and the "
+                   "active units, KID the prior samples; look at both rows in the sample grids above.")

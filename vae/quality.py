@@ -139,27 +139,34 @@ def _test_part(grey: data.Splits, seed: int) -> np.ndarray:
     return grey.test[_subsample(len(grey.test), MAX_SAMPLES, seed)]
 
 
-def _make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifier:
-    """Train the classifier, fix its feature scale on the test images and score the ladder with it."""
+def make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifier:
+    """Train the classifier, fix its feature scale (unit mean square on the test images) and score the ladder."""
     trained = classifier.train(grey.train, grey.train_labels, grey.test, grey.test_labels, num_classes)
-    raw = trained.features(_test_part(grey, seed))
-    scale = float(np.sqrt(np.mean(np.sum(raw.astype(np.float64) ** 2, axis=1)) / raw.shape[1]))
+    raw = trained.features(_test_part(grey, seed)).astype(np.float64)
+    scale = np.float64(np.sqrt(np.mean(np.sum(raw ** 2, axis=1)) / raw.shape[1]))
     trained = classifier.Classifier(trained.weights, trained.accuracy, trained.train_examples, trained.epochs,
-                                    {"feature_scale": np.float64(scale)})
-    ref = _assemble(trained, grey, num_classes, seed)
+                                    {"feature_scale": scale})
+    ref = assemble(trained, grey, num_classes, seed, raw)
     held = _subsample(len(grey.val), MAX_SAMPLES, seed + 1)
     rungs = ladder.rung_images(grey.val[held], grey.val_labels[held], grey.train.mean(axis=0))
     scores = [ref.score(ref.features(rungs[name]), seed) for name in ladder.RUNGS]
-    extras = {"feature_scale": np.float64(scale), "ladder_kid": np.array([s["kid"] for s in scores]),
-              "ladder_kid_std": np.array([s["kid_std"] for s in scores]),
-              "ladder_fd": np.array([s["fd"] for s in scores])}
+    extras = {"feature_scale": scale, "ladder_kid": np.array([score["kid"] for score in scores]),
+              "ladder_kid_std": np.array([score["kid_std"] for score in scores]),
+              "ladder_fd": np.array([score["fd"] for score in scores])}
     return classifier.Classifier(trained.weights, trained.accuracy, trained.train_examples, trained.epochs, extras)
 
 
-def _assemble(trained: classifier.Classifier, grey: data.Splits, num_classes: int, seed: int) -> Reference:
-    test = trained.features(_test_part(grey, seed)) / float(trained.extras["feature_scale"])
+def assemble(trained: classifier.Classifier, grey: data.Splits, num_classes: int, seed: int,
+             raw_test: np.ndarray | None = None) -> Reference:
+    """The Reference of a classifier with its feature scale: the test features, their kernel and statistics."""
+    raw = trained.features(_test_part(grey, seed)) if raw_test is None else raw_test
+    test = raw / float(trained.extras["feature_scale"])
     mean, cov = feature_stats(test)
     return Reference(trained, test, polynomial_kernel(test, test), mean, cov, num_classes)
+
+
+def num_classes(grey: data.Splits) -> int:
+    return int(max(part.max() for part in (grey.train_labels, grey.val_labels, grey.test_labels))) + 1
 
 
 _REFERENCES: dict[str, Reference] = {}
@@ -176,13 +183,11 @@ def reference(config: TrialConfig, splits: data.Splits) -> Reference:
     text = json.dumps(key, sort_keys=True)
     if text not in _REFERENCES:
         grey = grey_splits(config, splits)
-        labels = [part for part in (grey.train_labels, grey.val_labels, grey.test_labels)]
-        num_classes = int(max(part.max() for part in labels)) + 1
-        seed = config.seed + SAMPLE_SEED_OFFSET
-        trained = classifier.load_or_train(key, lambda: _make(grey, num_classes, seed))
+        classes, seed = num_classes(grey), config.seed + SAMPLE_SEED_OFFSET
+        trained = classifier.load_or_train(key, lambda: make(grey, classes, seed))
         if len(_REFERENCES) >= 4:
             _REFERENCES.pop(next(iter(_REFERENCES)))
-        _REFERENCES[text] = _assemble(trained, grey, num_classes, seed)
+        _REFERENCES[text] = assemble(trained, grey, classes, seed)
     return _REFERENCES[text]
 
 
