@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from analysis import samples
 from analysis.numbers import fmt
@@ -108,6 +109,7 @@ def kid_vs_beta(df: pd.DataFrame) -> Figure:
         if off_chart:
             ax.text(1.01, 1.0, "above: " + ", ".join(off_chart), transform=ax.transAxes, fontsize=7, color="0.35",
                     va="bottom")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: fmt(value)))  # the report's number format
         _finish(ax, arch, "sample KID ×10³ (lower is better)")
     figure.suptitle("Sample KID against effective β; grey: the calibration ladder; bars: range over training seeds, "
                     "else ± sampling spread; lines offset sideways so none hides another", fontsize=9)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.numbers import fmt
 from common.collapse import COLLAPSED
 
 SEED_COLUMNS = ("seed",)
@@ -63,5 +64,5 @@ def seed_summary(df: pd.DataFrame) -> str:
             f"**{len(mixed)} the seeds disagreed**")
     if not mixed.empty:
         example = mixed.iloc[0]
-        text += f" (e.g. {example['seeds collapsed']} seeds collapsed at effective β {example['effective_beta']:.3g})"
+        text += f" (e.g. {example['seeds collapsed']} seeds collapsed at effective β {fmt(example['effective_beta'])})"
     return text + "."

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.numbers import fmt
 from common.cli import OneLineParser
 from common.collapse import COLLAPSED, HEALTHY, verdict
 from vae import classifier, data, ladder, quality
@@ -38,7 +39,8 @@ def _trials(root: Path) -> dict[str, dict]:
         recorded = json.loads((folder / "metrics.json").read_text())
         status = verdict(recorded.get("active_units"), recorded.get("recon_diversity"), config.latent_dim,
                          config.model)[0]
-        trials[folder.name] = {"folder": folder, "config": config, "status": status}
+        trials[folder.name] = {"folder": folder, "config": config, "status": status,
+                               "inactive": recorded.get("active_units") == 0}
     return trials
 
 
@@ -73,6 +75,7 @@ def validate(root: Path, classifier_seeds: list[int]) -> str:
     samples = _decode(trials, max(SIZE_FACTORS) * n)
     healthy = [name for name, t in trials.items() if t["status"] == HEALTHY]
     collapsed = [name for name, t in trials.items() if t["status"] == COLLAPSED]
+    inactive = [name for name, t in trials.items() if t["inactive"]]  # collapsed with no active unit at all
     aes = [name for name, t in trials.items() if t["config"].model == "ae"]
     ladders, rows, per_model = {}, [], {}
     for seed in classifier_seeds:
@@ -81,8 +84,8 @@ def validate(root: Path, classifier_seeds: list[int]) -> str:
         rungs = dict(zip(ladder.RUNGS, zip(trained.extras["ladder_kid"], trained.extras["ladder_kid_std"])))
         ladders[seed] = (trained.accuracy, rungs)
         kid = {k: ladder_kid[0] for k, ladder_kid in rungs.items()}
-        counts = dict(ae_worse=0, ae_total=0, arch_ok=0, arch_total=0, collapsed_worst=0, settings=0, noise=0,
-                      average=0)
+        counts = dict(ae_worse=0, ae_total=0, arch_ok=0, arch_total=0, collapsed_worst=0, inactive_worst=0,
+                      settings=0, noise=0, average=0)
         for sample_seed, factor in itertools.product(SAMPLE_SEEDS, SIZE_FACTORS):
             value = {name: ref.score(ref.features(samples[(name, sample_seed)][:factor * n]), 0)["kid"]
                      for name in trials}
@@ -94,40 +97,42 @@ def validate(root: Path, classifier_seeds: list[int]) -> str:
                 same = [h for h in healthy if trials[h]["config"].arch == trials[ae]["config"].arch]
                 counts["arch_ok"] += bool(same) and value[ae] > min(value[h] for h in same)
                 counts["arch_total"] += 1
-            others = [name for name in trials if name not in collapsed]
             counts["settings"] += 1
-            counts["collapsed_worst"] += bool(collapsed) and min(value[c] for c in collapsed) > max(value[o] for o in others)
+            for key, worst in (("collapsed_worst", collapsed), ("inactive_worst", inactive)):
+                others = [name for name in trials if name not in worst]
+                counts[key] += bool(worst) and min(value[c] for c in worst) > max(value[o] for o in others)
             counts["noise"] += sum(kid["noise"] < value[h] for h in healthy)
             counts["average"] += sum(kid["average"] < value[h] for h in healthy)
         order = (kid["real"] < kid["blur1"] < kid["blur2"] < kid["average"] and kid["real"] < kid["classes3"]
                  < kid["average"] and kid["noise"] > kid["blur1"])
         rows.append((seed, trained.accuracy, order, counts))
-    return _markdown(root, trials, n, ladders, rows, per_model, len(healthy), len(collapsed))
+    return _markdown(root, trials, n, ladders, rows, per_model, len(healthy), len(collapsed), len(inactive))
 
 
-def _markdown(root, trials, n, ladders, rows, per_model, healthy, collapsed) -> str:
+def _markdown(root, trials, n, ladders, rows, per_model, healthy, collapsed, inactive) -> str:
     seeds = list(ladders)
-    lines = [f"Validation on {root} ({len(trials)} saved trials: {healthy} healthy VAEs, {collapsed} collapsed, "
+    lines = [f"Validation on {root} ({len(trials)} saved trials: {healthy} healthy VAEs, {collapsed} collapsed "
+             f"({inactive} of them with no active unit), "
              f"{sum(t['config'].model == 'ae' for t in trials.values())} AEs); N = {n} and {max(SIZE_FACTORS) * n} "
              f"samples × sample seeds {', '.join(map(str, SAMPLE_SEEDS))} against {n} test images; KID ×10³.", "",
              "| calibration set | " + " | ".join(f"classifier seed {s} ({ladders[s][0]:.1%})" for s in seeds) + " |",
              "|---|" + "---|" * len(seeds)]
     for rung in ladder.RUNGS:
         lines.append(f"| {ladder.LABELS[rung]} | " + " | ".join(
-            f"{1e3 * ladders[s][1][rung][0]:.3g} ± {1e3 * ladders[s][1][rung][1]:.2g}" for s in seeds) + " |")
-    lines += ["", "| classifier seed | ladder order | collapsed worst (settings) | AE worse than a healthy VAE | "
-              "AE worse than its arch's best healthy VAE | noise beats a healthy VAE | average image beats a "
-              "healthy VAE |", "|---|---|---|---|---|---|---|"]
+            f"{fmt(1e3 * ladders[s][1][rung][0])} ± {fmt(1e3 * ladders[s][1][rung][1], 2)}" for s in seeds) + " |")
+    lines += ["", "| classifier seed | ladder order | collapsed runs worst (settings) | those with no active unit "
+              "worst | AE worse than a healthy VAE | AE worse than its arch's best healthy VAE | noise beats a healthy "
+              "VAE | average image beats a healthy VAE |", "|---|---|---|---|---|---|---|---|"]
     for seed, _, order, c in rows:
         lines.append(f"| {seed} | {'holds' if order else 'BROKEN'} | {c['collapsed_worst']} of {c['settings']} | "
-                     f"{c['ae_worse']} of {c['ae_total']} | {c['arch_ok']} of {c['arch_total']} | {c['noise']} | "
-                     f"{c['average']} |")
+                     f"{c['inactive_worst']} of {c['settings']} | {c['ae_worse']} of {c['ae_total']} | "
+                     f"{c['arch_ok']} of {c['arch_total']} | {c['noise']} | {c['average']} |")
     lines += ["", f"Per trial (classifier seed {seeds[0]}, sample seed 0, N = {n}), best first:", "",
               "| trial | model | arch | reduction | β | latent | status | KID ×10³ |", "|---|---|---|---|---|---|---|---|"]
     for name in sorted(per_model, key=per_model.get):
         config = trials[name]["config"]
         lines.append(f"| {name} | {config.model} | {config.arch} | {config.reduction} | {config.beta:g} | "
-                     f"{config.latent_dim} | {trials[name]['status']} | {1e3 * per_model[name]:.4g} |")
+                     f"{config.latent_dim} | {trials[name]['status']} | {fmt(1e3 * per_model[name])} |")
     return "\n".join(lines)
 
 

@@ -51,7 +51,7 @@ class TrialConfig(BaseModel):
     seed: int = 0
     # evaluation and artifacts
     iwae_samples: int = Field(100, ge=1)
-    sample_metrics: bool = True  # sample_fd / sample_confidence / sample_coverage (vae.quality)
+    sample_metrics: bool = True  # sample_kid, sample_fd_cnn, sample_coverage (vae.quality)
     save_model: bool = True  # encoder.keras, decoder.keras, config.json, model.json in the artifact folder
 
     @field_validator("dataset")
