@@ -9,6 +9,9 @@ whatever the aggregate posterior looks like.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from analysis import samples
@@ -21,7 +24,7 @@ def comparisons(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (β > 1 configuration, its β = 1 twin): KIDs with seed ranges, seeds won, the verdict."""
     table = samples.configurations(df)
     columns = ["arch", "latent_dim", "beta", "runs", "kid", "kid min", "kid max", "baseline kid",
-               "baseline min", "baseline max", "seeds lower", "seeds paired", "verdict"]
+               "baseline min", "baseline max", "seeds lower", "seeds paired", "largest gap", "verdict"]
     if table.empty or "model" not in table:
         return pd.DataFrame(columns=columns)
     vae = table[(table["model"] != "ae") & (table["reduction"] == "sum") & (table["runs"] >= 2)]
@@ -35,13 +38,13 @@ def comparisons(df: pd.DataFrame) -> pd.DataFrame:
         if twins.empty:
             continue
         twin = twins.iloc[0]
-        lower, paired = _paired(rows, config["numbers"], twin["numbers"])
+        lower, paired, largest = _paired(rows, config["numbers"], twin["numbers"])
         verdict = samples.differ(config, twin)
         records.append({"arch": config["arch"], "latent_dim": config["latent_dim"], "beta": config["beta"],
                         "runs": min(config["runs"], twin["runs"]), "kid": config["kid"],
                         "kid min": config["kid min"], "kid max": config["kid max"], "baseline kid": twin["kid"],
                         "baseline min": twin["kid min"], "baseline max": twin["kid max"], "seeds lower": lower,
-                        "seeds paired": paired,
+                        "seeds paired": paired, "largest gap": largest,
                         "verdict": UNCLEAR if not verdict else BETTER if config["kid"] < twin["kid"] else WORSE})
     return pd.DataFrame(records, columns=columns)
 
@@ -49,14 +52,18 @@ def comparisons(df: pd.DataFrame) -> pd.DataFrame:
 _VALUE_COLUMNS = {"runs", "collapsed", "kid", "kid min", "kid max", "kid spread", "fd", "coverage", "numbers"}
 
 
-def _paired(rows: pd.DataFrame, numbers: list, baseline: list) -> tuple[int, int]:
-    """(seeds on which the configuration's KID is lower than β = 1's, seeds both ran)."""
+def _paired(rows: pd.DataFrame, numbers: list, baseline: list) -> tuple[int, int, float]:
+    """(seeds on which the configuration's KID is lower than β = 1's, seeds both ran, the largest paired gap in
+    units of its sampling spread)."""
     if "seed" not in rows:
-        return 0, 0
-    kid = rows.set_index("number")[[samples.KID, "seed"]]
-    mine, theirs = kid.loc[numbers].set_index("seed")[samples.KID], kid.loc[baseline].set_index("seed")[samples.KID]
+        return 0, 0, math.nan
+    kid = rows.set_index("number")[[samples.KID, samples.KID_STD, "seed"]]
+    mine, theirs = kid.loc[numbers].set_index("seed"), kid.loc[baseline].set_index("seed")
     common = mine.index.intersection(theirs.index)
-    return int((mine[common] < theirs[common]).sum()), len(common)
+    gaps = (theirs.loc[common, samples.KID] - mine.loc[common, samples.KID]).abs()
+    noise = np.hypot(mine.loc[common, samples.KID_STD], theirs.loc[common, samples.KID_STD])
+    largest = float((gaps / noise).max()) if len(common) else math.nan
+    return int((mine.loc[common, samples.KID] < theirs.loc[common, samples.KID]).sum()), len(common), largest
 
 
 def _line(row: pd.Series) -> str:
@@ -64,8 +71,10 @@ def _line(row: pd.Series) -> str:
             f"{samples.kid_text(row['kid max'])}]")
     base = (f"β=1: {samples.kid_text(row['baseline kid'])} [{samples.kid_text(row['baseline min'])}–"
             f"{samples.kid_text(row['baseline max'])}]")
+    paired = (f"lower on {row['seeds lower']} of {row['seeds paired']} seeds (same seed: same data split and "
+              f"classifier), the largest paired gap {fmt(row['largest gap'], 2)}× its sampling spread")
     return (f"- {row['arch']}, latent {row['latent_dim']}: {ours} vs {base} over {row['runs']} training seeds; "
-            f"lower on {row['seeds lower']} of {row['seeds paired']} seeds: **{row['verdict']}**")
+            f"{paired}: **{row['verdict']}**")
 
 
 def findings(df: pd.DataFrame) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from analysis import samples
 from analysis.numbers import fmt
@@ -28,6 +28,7 @@ from vae.images import tile
 SAMPLES_NPZ = "samples.npz"
 MARKERS = "osD^vP*Xh<>p"
 DODGE = 1.10  # neighbouring lines are this factor apart along the (log) β axis
+MAX_TICKS = 8  # up to this many distinct effective β: a tick at each
 
 
 def png(figure: Figure, dpi: int = 90) -> bytes:
@@ -75,8 +76,12 @@ def _panels(table: pd.DataFrame, width: float, height: float):
     return figure, list(zip(axes, archs))
 
 
-def _finish(ax, arch: str, ylabel: str) -> None:
+def _finish(ax, arch: str, ylabel: str, betas: pd.Series) -> None:
     ax.set_xscale("log")
+    distinct = sorted(set(betas.dropna().astype(float)))
+    if 0 < len(distinct) <= MAX_TICKS:  # ticks at the β values, in the report's number format
+        ax.set_xticks(distinct, [fmt(value) for value in distinct], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(f"arch = {arch}", fontsize=10)
     ax.set_xlabel("effective β (β·pixels for reduction=mean)", fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
@@ -110,7 +115,7 @@ def kid_vs_beta(df: pd.DataFrame) -> Figure:
             ax.text(1.01, 1.0, "above: " + ", ".join(off_chart), transform=ax.transAxes, fontsize=7, color="0.35",
                     va="bottom")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: fmt(value)))  # the report's number format
-        _finish(ax, arch, "sample KID ×10³ (lower is better)")
+        _finish(ax, arch, "sample KID ×10³ (lower is better)", table.loc[table["arch"] == arch, "effective_beta"])
     figure.suptitle("Sample KID against effective β; grey: the calibration ladder; bars: range over training seeds, "
                     "else ± sampling spread; lines offset sideways so none hides another", fontsize=9)
     figure.tight_layout()
@@ -128,7 +133,8 @@ def coverage_vs_beta(df: pd.DataFrame) -> Figure:
         for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
             ax.axhline(ae["coverage"], color="black", linestyle=":", linewidth=1.4, label=f"AE (latent {ae['latent_dim']})")
         ax.set_ylim(-0.05, 1.05)
-        _finish(ax, arch, "label coverage (1: all classes equally often)")
+        _finish(ax, arch, "label coverage (1: all classes equally often)",
+                table.loc[table["arch"] == arch, "effective_beta"])
     figure.suptitle("Label coverage of the prior samples (median over seeds; markers offset sideways so none hides "
                     "another)", fontsize=9)
     figure.tight_layout()

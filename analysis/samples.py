@@ -51,13 +51,25 @@ def is_ae(rows: pd.DataFrame) -> pd.Series:
     return rows["model"].fillna("vae") == "ae"
 
 
-def ladder_of(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
-    """The calibration ladder {rung: (KID, sampling spread)} the trials stored (one per dataset split; the first)."""
+def ladders(rows: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The distinct calibration ladders (KIDs, spreads) the trials stored: one per dataset split (= classifier)."""
+    found: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for values, spreads in zip(rows.get(LADDER, []), rows.get(LADDER_STD, [])):
         if isinstance(values, np.ndarray) and len(values) == len(ladder.RUNGS):
             spreads = spreads if isinstance(spreads, np.ndarray) else np.full(len(values), np.nan)
-            return {name: (float(v), float(s)) for name, v, s in zip(ladder.RUNGS, values, spreads)}
-    return {}
+            found.setdefault(tuple(values), (values, spreads))
+    return list(found.values())
+
+
+def ladder_of(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """{rung: (KID, sampling spread)}: the one ladder of the trials, or with several classifiers (several data
+    splits) the median of each rung over them."""
+    found = ladders(rows)
+    if not found:
+        return {}
+    values = np.median([values for values, _ in found], axis=0)
+    spreads = np.median([spreads for _, spreads in found], axis=0)
+    return {name: (float(v), float(s)) for name, v, s in zip(ladder.RUNGS, values, spreads)}
 
 
 # --- how a value is written -------------------------------------------------------------------------------
@@ -213,6 +225,7 @@ def overview(df: pd.DataFrame) -> str:
         return f"No finished trial has sample metrics{why}."
     accuracy = sorted({round(float(a), 4) for a in rows[ACCURACY].dropna()})
     counts = sorted({int(n) for n in rows.get("sample_count", pd.Series(dtype=float)).dropna()})
+    splits = len(ladders(rows))
     text = (f"{len(rows)} of {len(done)} finished trials have sample metrics, each from "
             f"{' / '.join(str(n) for n in counts) or 'as many'} prior samples z ~ N(0, I) decoded to their mean image "
             f"and as many test images. Features: {rows[FEATURES].iloc[0]}, trained on the train split only (held-out "
@@ -220,6 +233,10 @@ def overview(df: pd.DataFrame) -> str:
             "better, ≈ 0 for samples distributed like the data) is shown ± its sampling spread (random half-size "
             "subsets of samples and test images); FD in the same features and label coverage (1: every class "
             "equally often, 0: one class) are secondary. Each value is placed on the calibration ladder below.")
+    if splits > 1:
+        text += (f" The trials use {splits} data splits (seeds), each with its own classifier and ladder: values are "
+                 "placed on the median ladder, and a configuration's range over seeds includes the classifiers' "
+                 "differences.")
     other = done[done[KID].notna()] if KID in done else done.iloc[0:0]
     left = len(other) - len(rows)
     old = int(done[OLD_FD].notna().sum() - (done[OLD_FD].notna() & done[KID].notna()).sum()) \
@@ -235,11 +252,20 @@ def overview(df: pd.DataFrame) -> str:
 
 
 def ladder_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The calibration ladder as a table (KID ×10³ ± its sampling spread), best rung first."""
-    rungs = ladder_of(measured(df))
-    records = [{"calibration set": ladder.LABELS[name], "KID ×10³": kid_text(kid, spread)}
-               for name, (kid, spread) in sorted(rungs.items(), key=lambda item: item[1][0])]
-    return pd.DataFrame(records, columns=["calibration set", "KID ×10³"])
+    """The calibration ladder as a table (KID ×10³ ± its sampling spread), best rung first; with several classifiers
+    (data splits) the median and the range over them."""
+    rows = measured(df)
+    rungs, found = ladder_of(rows), ladders(rows)
+    records = []
+    for name, (kid, spread) in sorted(rungs.items(), key=lambda item: item[1][0]):
+        record = {"calibration set": ladder.LABELS[name], "KID ×10³": kid_text(kid, spread)}
+        if len(found) > 1:
+            index = ladder.RUNGS.index(name)
+            values = [values[index] for values, _ in found]
+            record["KID ×10³"] = kid_text(kid)
+            record[f"range over the {len(found)} classifiers"] = kid_span(min(values), max(values))
+        records.append(record)
+    return pd.DataFrame(records)
 
 
 def ae_findings(df: pd.DataFrame) -> str:

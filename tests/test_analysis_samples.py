@@ -3,6 +3,7 @@ different, the AE like with like, the β > 1 claim, the ladder placement, and ta
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis import beta_claim, sample_figures, sample_tables, samples
@@ -162,3 +163,15 @@ def test_a_sweep_without_sample_metrics_says_why(frame):
     assert sample_figures.sample_grids(bare) == [] and beta_claim.findings(bare).startswith("This sweep cannot")
     assert sample_figures.png(sample_figures.kid_vs_beta(bare)).startswith(b"\x89PNG")
     assert sample_figures.png(sample_figures.coverage_vs_beta(bare)).startswith(b"\x89PNG")
+
+
+def test_several_classifiers_give_the_median_ladder_and_its_range(frame):
+    shifted = frame.copy()
+    other = shifted["seed"] == 1
+    shifted.loc[other, "test/sample_kid_ladder"] = pd.Series([np.array(LADDER) * 2] * other.sum(),
+                                                             index=shifted.index[other])
+    table = samples.ladder_table(shifted)
+    assert list(table.columns) == ["calibration set", "KID ×10³", "range over the 2 classifiers"]
+    blur = table.set_index("calibration set").loc["blur σ = 1"]
+    assert blur["KID ×10³"] == "450" and blur["range over the 2 classifiers"] == "300–600"
+    assert "2 data splits (seeds), each with its own classifier and ladder" in samples.overview(shifted)

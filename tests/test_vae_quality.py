@@ -162,5 +162,8 @@ def test_classifier_cache_is_shared_by_two_processes_started_at_once(tmp_path):
     files = sorted(path.name for path in (cache / "classifiers").iterdir())
     assert len([name for name in files if name.endswith(".npz")]) == 1
     assert "convnet" in files[0] and not [name for name in files if ".tmp" in name]  # none half-written
-    key = classifier.cache_key("digits", {"seed": 5, "val_fraction": 0.1, "test_fraction": 0.1})
+    split = {"seed": 5, "val_fraction": 0.1, "test_fraction": 0.1}
+    key = classifier.cache_key("digits", split)
     assert classifier.ARCHITECTURE in key.values() and classifier.cache_path(key).name in files
+    other_split = classifier.cache_path(classifier.cache_key("digits", {**split, "seed": 0}))
+    assert other_split.name not in files  # another data split: another classifier (its test images were trained on)

@@ -134,7 +134,7 @@ def cache_dir() -> Path:
 def cache_key(dataset: str, split: dict[str, Any]) -> dict[str, Any]:
     """What the classifier depends on: the dataset (a file by path, size and time), its split, the architecture
     and the training recipe."""
-    key: dict[str, Any] = {"dataset": dataset, **split, "architecture": ARCHITECTURE, "seed": SEED,
+    key: dict[str, Any] = {"dataset": dataset, "split": split, "architecture": ARCHITECTURE, "classifier_seed": SEED,
                            "max_examples": MAX_EXAMPLES, "image_passes": IMAGE_PASSES,
                            "epochs": [MIN_EPOCHS, MAX_EPOCHS]}
     if dataset.startswith("npz:"):
