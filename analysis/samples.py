@@ -80,7 +80,7 @@ def kid_text(value: float, spread: float | None = None) -> str:
         return "n/a"
     text = "≈ 0" if value <= 0 else fmt(SCALE * value)
     if spread is not None and not (isinstance(spread, float) and math.isnan(spread)):
-        text += f" ± {fmt(SCALE * spread, 2)}"
+        text += f" ± {fmt(SCALE * spread)}"
     return text
 
 

@@ -85,10 +85,14 @@ def validate(root: Path, classifier_seeds: list[int]) -> str:
         ladders[seed] = (trained.accuracy, rungs)
         kid = {k: ladder_kid[0] for k, ladder_kid in rungs.items()}
         counts = dict(ae_worse=0, ae_total=0, arch_ok=0, arch_total=0, collapsed_worst=0, inactive_worst=0,
-                      settings=0, noise=0, average=0)
+                      settings=0, noise=0, average=0, fd_ae_worse=0, fd_collapsed_worst=0)
         for sample_seed, factor in itertools.product(SAMPLE_SEEDS, SIZE_FACTORS):
-            value = {name: ref.score(ref.features(samples[(name, sample_seed)][:factor * n]), 0)["kid"]
-                     for name in trials}
+            scores = {name: ref.score(ref.features(samples[(name, sample_seed)][:factor * n]), 0) for name in trials}
+            value = {name: score["kid"] for name, score in scores.items()}
+            fd = {name: score["fd"] for name, score in scores.items()}  # FD in the same features, for comparison
+            counts["fd_ae_worse"] += sum(fd[ae] > fd[h] for ae in aes for h in healthy)
+            counts["fd_collapsed_worst"] += bool(collapsed) and min(fd[c] for c in collapsed) > max(
+                fd[o] for o in trials if o not in collapsed)
             if seed == classifier_seeds[0] and (sample_seed, factor) == (0, 1):
                 per_model = value
             for ae in aes:
@@ -122,11 +126,13 @@ def _markdown(root, trials, n, ladders, rows, per_model, healthy, collapsed, ina
             f"{fmt(1e3 * ladders[s][1][rung][0])} ± {fmt(1e3 * ladders[s][1][rung][1], 2)}" for s in seeds) + " |")
     lines += ["", "| classifier seed | ladder order | collapsed runs worst (settings) | those with no active unit "
               "worst | AE worse than a healthy VAE | AE worse than its arch's best healthy VAE | noise beats a healthy "
-              "VAE | average image beats a healthy VAE |", "|---|---|---|---|---|---|---|---|"]
+              "VAE | average image beats a healthy VAE | FD (same features): collapsed worst, AE worse than a healthy "
+              "VAE |", "|---|---|---|---|---|---|---|---|---|"]
     for seed, _, order, c in rows:
         lines.append(f"| {seed} | {'holds' if order else 'BROKEN'} | {c['collapsed_worst']} of {c['settings']} | "
                      f"{c['inactive_worst']} of {c['settings']} | {c['ae_worse']} of {c['ae_total']} | "
-                     f"{c['arch_ok']} of {c['arch_total']} | {c['noise']} | {c['average']} |")
+                     f"{c['arch_ok']} of {c['arch_total']} | {c['noise']} | {c['average']} | "
+                     f"{c['fd_collapsed_worst']} of {c['settings']}, {c['fd_ae_worse']} of {c['ae_total']} |")
     lines += ["", f"Per trial (classifier seed {seeds[0]}, sample seed 0, N = {n}), best first:", "",
               "| trial | model | arch | reduction | β | latent | status | KID ×10³ |", "|---|---|---|---|---|---|---|---|"]
     for name in sorted(per_model, key=per_model.get):
