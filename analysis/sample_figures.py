@@ -48,12 +48,17 @@ def _archs(table: pd.DataFrame) -> list[str]:
 
 
 def _series(table: pd.DataFrame, arch: str):
-    """(label, rows sorted by effective β, offset factor, marker) per reduction × latent size of one arch."""
-    part = table[(table["model"] != "ae") & (table["arch"] == arch)]
-    groups = list(part.groupby(["reduction", "latent_dim"], sort=True))
-    for index, ((reduction, latent), group) in enumerate(groups):
-        offset = DODGE ** (index - (len(groups) - 1) / 2)
-        yield f"{reduction}, latent {latent}", group.sort_values("effective_beta"), offset, MARKERS[index % len(MARKERS)]
+    """(label, rows sorted by effective β, style) per reduction × latent size of one arch. The style (colour, marker,
+    sideways offset) belongs to the reduction × latent size across the whole table, so a series looks the same in
+    every panel even where another panel lacks some series."""
+    vae = table[table["model"] != "ae"]
+    keys = sorted(set(zip(vae["reduction"], vae["latent_dim"])), key=str)
+    part = vae[vae["arch"] == arch]
+    for (reduction, latent), group in part.groupby(["reduction", "latent_dim"], sort=True):
+        index = keys.index((reduction, latent))
+        style = {"color": f"C{index % 10}", "marker": MARKERS[index % len(MARKERS)],
+                 "offset": DODGE ** (index - (len(keys) - 1) / 2)}
+        yield f"{reduction}, latent {latent}", group.sort_values("effective_beta"), style
 
 
 def _kid_bars(group: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -94,10 +99,11 @@ def kid_vs_beta(df: pd.DataFrame) -> Figure:
     figure, panels = _panels(table, 6.6, 5.4)
     rungs = samples.ladder_of(samples.measured(df))
     for ax, arch in panels:
-        for label, group, offset, marker in _series(table, arch):
+        for label, group, style in _series(table, arch):
             value, bars = _kid_bars(group)
-            ax.errorbar(group["effective_beta"].to_numpy(float) * offset, value, yerr=bars, marker=marker, capsize=3,
-                        linewidth=1.2, markersize=5, label=label)
+            ax.errorbar(group["effective_beta"].to_numpy(float) * style["offset"], value, yerr=bars,
+                        marker=style["marker"], color=style["color"], capsize=3, linewidth=1.2, markersize=5,
+                        label=label)
         for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
             ax.axhline(samples.SCALE * ae["kid"], color="black", linestyle=":", linewidth=1.4,
                        label=f"AE (latent {ae['latent_dim']}): decoded N(0, I)")
@@ -127,9 +133,9 @@ def coverage_vs_beta(df: pd.DataFrame) -> Figure:
     table = samples.configurations(df)
     figure, panels = _panels(table, 5.2, 4.2)
     for ax, arch in panels:
-        for label, group, offset, marker in _series(table, arch):
-            ax.plot(group["effective_beta"].to_numpy(float) * offset, group["coverage"], marker=marker, linestyle="",
-                    markersize=6, alpha=0.85, label=label)
+        for label, group, style in _series(table, arch):
+            ax.plot(group["effective_beta"].to_numpy(float) * style["offset"], group["coverage"], marker=style["marker"],
+                    color=style["color"], linestyle="", markersize=6, alpha=0.85, label=label)
         for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
             ax.axhline(ae["coverage"], color="black", linestyle=":", linewidth=1.4, label=f"AE (latent {ae['latent_dim']})")
         ax.set_ylim(-0.05, 1.05)

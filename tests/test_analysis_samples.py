@@ -33,6 +33,7 @@ def record(number, config, kid, collapsed=False, tmp_path=None, **extra):
         folder = tmp_path / f"trial-{number}"
         folder.mkdir()
         np.savez(folder / "samples.npz", samples=np.full((64, 28, 28, 1), kid / 2, np.float32))
+        (folder / "metrics.json").write_text("{}\n")  # last, as vae.train writes it: the folder is complete
         values["artifact_dir"] = str(folder)
     return TrialRecord(number, "COMPLETE", config=config, values=values)
 
@@ -175,3 +176,18 @@ def test_several_classifiers_give_the_median_ladder_and_its_range(frame):
     blur = table.set_index("calibration set").loc["blur σ = 1"]
     assert blur["KID ×10³"] == "450" and blur["range over the 2 classifiers"] == "300–600"
     assert "2 data splits (seeds), each with its own classifier and ladder" in samples.overview(shifted)
+
+
+def test_a_series_keeps_its_colour_in_every_panel_when_another_panel_lacks_it(frame):
+    """conv without its `mean` runs: `sum, latent 16` must not take `mean, latent 16`'s colour there."""
+    part = frame[~((frame["arch"] == "conv") & (frame["reduction"] == "mean"))]
+    for figure in (sample_figures.kid_vs_beta(part), sample_figures.coverage_vs_beta(part)):
+        colours = {}
+        for ax in figure.axes:
+            series = [(line.get_label(), line) for line in ax.get_lines()]
+            series += [(bars.get_label(), bars.lines[0]) for bars in ax.containers]  # KID: error-bar containers
+            for label, line in series:
+                if label in ("sum, latent 16", "mean, latent 16"):
+                    colours.setdefault(label, set()).add(line.get_color())
+        assert set(colours) == {"sum, latent 16", "mean, latent 16"} and all(len(c) == 1 for c in colours.values())
+        assert colours["sum, latent 16"] != colours["mean, latent 16"]
