@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from vae import classifier, data, ladder
 from vae.config import TrialConfig
@@ -99,6 +100,12 @@ def label_coverage(predicted: np.ndarray, num_classes: int) -> float:
 
 # --- the reference: classifier, test features, ladder ------------------------------------------------------
 
+def single_threaded_blas():
+    """numpy's BLAS on one thread: these matrices are small (128 features, ≤ 2,000 rows), and OpenBLAS's threads
+    waiting for each other and for the sweep's other processes cost more than they share (BENCHMARKS.md)."""
+    return threadpool_limits(1, user_api="blas")
+
+
 def grey_splits(config: TrialConfig, splits: data.Splits) -> data.Splits:
     """The images the classifier and the metrics see: the trial's own splits, without binarization."""
     if config.binarize == "none":
@@ -149,7 +156,8 @@ def make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifie
     ref = assemble(trained, grey, num_classes, seed, raw)
     held = _subsample(len(grey.val), MAX_SAMPLES, seed + 1)
     rungs = ladder.rung_images(grey.val[held], grey.val_labels[held], grey.train.mean(axis=0))
-    scores = [ref.score(ref.features(rungs[name]), seed) for name in ladder.RUNGS]
+    with single_threaded_blas():
+        scores = [ref.score(ref.features(rungs[name]), seed) for name in ladder.RUNGS]
     extras = {"feature_scale": scale, "ladder_kid": np.array([score["kid"] for score in scores]),
               "ladder_kid_std": np.array([score["kid_std"] for score in scores]),
               "ladder_fd": np.array([score["fd"] for score in scores])}
@@ -159,10 +167,11 @@ def make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifie
 def assemble(trained: classifier.Classifier, grey: data.Splits, num_classes: int, seed: int,
              raw_test: np.ndarray | None = None) -> Reference:
     """The Reference of a classifier with its feature scale: the test features, their kernel and statistics."""
-    raw = trained.features(_test_part(grey, seed)) if raw_test is None else raw_test
-    test = raw / float(trained.extras["feature_scale"])
-    mean, cov = feature_stats(test)
-    return Reference(trained, test, polynomial_kernel(test, test), mean, cov, num_classes)
+    with single_threaded_blas():
+        raw = trained.features(_test_part(grey, seed)) if raw_test is None else raw_test
+        test = raw / float(trained.extras["feature_scale"])
+        mean, cov = feature_stats(test)
+        return Reference(trained, test, polynomial_kernel(test, test), mean, cov, num_classes)
 
 
 def num_classes(grey: data.Splits) -> int:
@@ -218,9 +227,10 @@ def sample_metrics(config: TrialConfig, decode: Callable[[np.ndarray], np.ndarra
         return {SKIP_KEY: reason}
     ref = reference(config, splits)
     samples = decode(prior_codes(config, len(ref.test_features)))
-    raw = ref.classifier.features(samples)
-    scores = ref.score(raw / ref.scale, config.seed + SAMPLE_SEED_OFFSET)
-    predicted = np.argmax(ref.classifier.logits(raw), axis=1)
+    with single_threaded_blas():
+        raw = ref.classifier.features(samples)
+        scores = ref.score(raw / ref.scale, config.seed + SAMPLE_SEED_OFFSET)
+        predicted = np.argmax(ref.classifier.logits(raw), axis=1)
     return {
         "sample_kid": scores["kid"],
         "sample_kid_std": scores["kid_std"],
