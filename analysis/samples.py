@@ -80,7 +80,7 @@ def kid_text(value: float, spread: float | None = None) -> str:
         return "n/a"
     text = "≈ 0" if value <= 0 else fmt(SCALE * value)
     if spread is not None and not (isinstance(spread, float) and math.isnan(spread)):
-        text += f" ± {fmt(SCALE * spread)}"
+        text += f" ± {fmt(float(f'{SCALE * spread:.2g}'))}"  # two significant digits, in the report's format
     return text
 
 
@@ -139,6 +139,16 @@ def configurations(df: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def order(a: pd.Series, b: pd.Series) -> int:
+    """1 if a's KID is worse than b's beyond the spread, −1 if better, 0 if not: with several seeds each the ranges
+    over seeds must not overlap, else the gap must exceed twice the combined sampling spread."""
+    if a["runs"] > 1 and b["runs"] > 1:
+        apart = differ(a, b)
+    else:
+        apart = abs(a["kid"] - b["kid"]) > 2 * np.hypot(a["kid spread"], b["kid spread"])
+    return 0 if not apart else 1 if a["kid"] > b["kid"] else -1
+
+
 def differ(a: pd.Series, b: pd.Series) -> bool | None:
     """Do two configurations' KIDs differ by more than the spread over training seeds? None: one seed only."""
     if a["runs"] < 2 or b["runs"] < 2:
@@ -155,7 +165,7 @@ def _ae_clause(table: pd.DataFrame, arch: str, best: pd.Series) -> str:
     same = aes[aes["latent_dim"] == best["latent_dim"]]
     ae = (same if not same.empty else aes).iloc[0]
     where = "the same latent size" if not same.empty else f"latent {ae['latent_dim']}, the only AE"
-    verdict = "worse than" if ae["kid min"] > best["kid max"] else "not worse than"
+    verdict = {1: "worse than", -1: "better than", 0: "within the spread of"}[order(ae, best)]
     return (f"; the AE of this arch ({where}), decoding z ~ N(0, I), scores {kid_range(ae)}: {verdict} "
             f"{beta_text(best['beta'])}")
 
@@ -185,9 +195,11 @@ def group_answer(table: pd.DataFrame, reduction: str, arch: str, rungs: dict) ->
         rival = rivals.iloc[0]
         verdict = differ(best, rival)
         if verdict is None:
+            noise = (rival["kid"] - best["kid"]) / np.hypot(best["kid spread"], rival["kid spread"])
             text = (head + f"the sweep cannot tell: {lowest} has the lowest KID and {beta_text(rival['beta'])} the "
-                    f"next ({kid_range(rival)}), but with one training seed per β it cannot show whether that gap "
-                    f"exceeds the spread between training runs; " + _settle(best, rival))
+                    f"next ({kid_range(rival)}; the gap is {fmt(noise, 2)}× their sampling spread), but with one "
+                    "training seed per β it cannot show whether the gap exceeds the spread between training runs; "
+                    + _settle(best, rival))
         elif verdict:
             text = (head + f"{lowest} gives the best samples, better than the next, {beta_text(rival['beta'])} "
                     f"({kid_range(rival)}), by more than the spread over training seeds")
@@ -284,9 +296,10 @@ def ae_findings(df: pd.DataFrame) -> str:
             lines.append(text + "; no non-collapsed VAE of this arch and latent size to compare with.")
             continue
         best = same.sort_values("kid").iloc[0]
-        better = int((same["kid max"] < ae["kid min"]).sum())
+        better = sum(order(row, ae) < 0 for _, row in same.iterrows())
         lines.append(text + f"; {better} of {len(same)} non-collapsed VAE configurations of this arch and latent size "
-                     f"score better, the best {beta_text(best['beta'])} ({best['reduction']}) with {kid_range(best)}.")
+                     f"score better beyond the spread, the best {beta_text(best['beta'])} ({best['reduction']}) with "
+                     f"{kid_range(best)}.")
     lines.append("\nAn AE is trained only to reconstruct: nothing makes its codes follow N(0, I), so decoding prior "
                  "draws lands where the decoder was never trained. A VAE's KL term is what makes its prior a place "
                  "to sample from.")
