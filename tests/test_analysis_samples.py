@@ -197,3 +197,20 @@ def test_a_series_keeps_its_colour_in_every_panel_when_another_panel_lacks_it(fr
                     colours.setdefault(label, set()).add(line.get_color())
         assert set(colours) == {"sum, latent 16", "mean, latent 16"} and all(len(c) == 1 for c in colours.values())
         assert colours["sum, latent 16"] != colours["mean, latent 16"]
+
+
+def test_the_shipped_sample_configs_cover_what_their_checks_need():
+    """configs/samples_check.yaml: both archs, an AE each, sum and mean, other β and seed than the default;
+    configs/beta_samples.yaml: β = 1 and β > 1 at several latent sizes, at most 3 training seeds each."""
+    from sweep.config import load_config
+    from sweep.search import grid_params
+
+    check = load_config("configs/samples_check.yaml")
+    assert set(check.search.space["arch"]) == {"mlp", "conv"} and set(check.search.space["reduction"]) == {"sum", "mean"}
+    assert {(point["model"], point["arch"]) for point in check.search.include} == {("ae", "mlp"), ("ae", "conv")}
+    assert check.trial.seed != 0 and not {0.5, 1.0, 4.0} & set(check.search.space["beta"])
+    claim = load_config("configs/beta_samples.yaml")
+    points = grid_params(claim)
+    assert claim.trial.reduction == "sum" and 1.0 in claim.search.space["beta"] and max(claim.search.space["beta"]) > 1
+    assert len(claim.search.space["latent_dim"]) > 1 and 2 <= len(claim.search.space["seed"]) <= 3
+    assert len(points) == len({tuple(sorted(point.items())) for point in points}) == 27
