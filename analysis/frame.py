@@ -2,7 +2,8 @@
 
 Columns, in order: `number`, `state`, `study`, the trial config (`beta`, `latent_dim`, `reduction`, `arch`,
 `model`, `likelihood`, `dataset` always, then the other swept parameters, then every other config key),
-every `test/<metric>` (None -> NaN; the calibration ladder's `test/sample_kid_ladder*` float arrays), `kl_per_dim` (a float numpy array per row, NaN where absent), `effective_beta`,
+every `test/<metric>` (None -> NaN; the calibration ladder's `test/sample_kid_ladder*` float arrays), `kl_per_dim`
+(a float numpy array per row, NaN where absent), `effective_beta`,
 `train_seconds`, `eval_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
 `status`, `evidence` (from `analysis.diagnose`).
 `frame.attrs`: `source`, `study`, `swept` (parameter names that were searched or that vary),

@@ -134,10 +134,11 @@ def coverage_vs_beta(df: pd.DataFrame) -> Figure:
     figure, panels = _panels(table, 5.2, 4.2)
     for ax, arch in panels:
         for label, group, style in _series(table, arch):
-            ax.plot(group["effective_beta"].to_numpy(float) * style["offset"], group["coverage"], marker=style["marker"],
-                    color=style["color"], linestyle="", markersize=6, alpha=0.85, label=label)
+            ax.plot(group["effective_beta"].to_numpy(float) * style["offset"], group["coverage"], linestyle="",
+                    marker=style["marker"], color=style["color"], markersize=6, alpha=0.85, label=label)
         for _, ae in table[(table["model"] == "ae") & (table["arch"] == arch)].iterrows():
-            ax.axhline(ae["coverage"], color="black", linestyle=":", linewidth=1.4, label=f"AE (latent {ae['latent_dim']})")
+            ax.axhline(ae["coverage"], color="black", linestyle=":", linewidth=1.4,
+                       label=f"AE (latent {ae['latent_dim']})")
         ax.set_ylim(-0.05, 1.05)
         _finish(ax, arch, "label coverage (1: all classes equally often)",
                 table.loc[table["arch"] == arch, "effective_beta"])

@@ -56,7 +56,8 @@ def trial_table(df: pd.DataFrame) -> pd.DataFrame:
         ae = row["model"] == "ae"
         record = {name: row[name] for name in TRIAL_COLUMNS if name in row}
         record.update({"reduction": _or_ae(row["reduction"], ae, str), "beta": _or_ae(row["beta"], ae),
-                       "effective_beta": _or_ae(row["effective_beta"], ae), "test/nelbo": _or_ae(row["test/nelbo"], ae)})
+                       "effective_beta": _or_ae(row["effective_beta"], ae),
+                       "test/nelbo": _or_ae(row["test/nelbo"], ae)})
         record.update({"KID ×10³": samples.kid_text(row[samples.KID], row.get(samples.KID_STD)),
                        "FD": fmt(row.get(samples.FD)), "coverage": fmt(row.get(samples.COVERAGE))})
         records.append(record)

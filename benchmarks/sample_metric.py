@@ -134,7 +134,8 @@ def _markdown(root, trials, n, ladders, rows, per_model, healthy, collapsed, ina
                      f"{c['arch_ok']} of {c['arch_total']} | {c['noise']} | {c['average']} | "
                      f"{c['fd_collapsed_worst']} of {c['settings']}, {c['fd_ae_worse']} of {c['ae_total']} |")
     lines += ["", f"Per trial (classifier seed {seeds[0]}, sample seed 0, N = {n}), best first:", "",
-              "| trial | model | arch | reduction | β | latent | status | KID ×10³ |", "|---|---|---|---|---|---|---|---|"]
+              "| trial | model | arch | reduction | β | latent | status | KID ×10³ |",
+              "|---|---|---|---|---|---|---|---|"]
     for name in sorted(per_model, key=per_model.get):
         config = trials[name]["config"]
         lines.append(f"| {name} | {config.model} | {config.arch} | {config.reduction} | {config.beta:g} | "

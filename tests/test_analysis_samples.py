@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import beta_claim, sample_figures, sample_tables, samples
+from analysis import beta_claim, sample_figures, sample_findings, sample_tables, samples
 from analysis.frame import TrialRecord, build_frame
 from analysis.numbers import THIN
 from vae import ladder
 
-LADDER = [-1e-4, 0.3, 0.9, 0.7, 1.3, 2.0]  # real, blur σ=1, blur σ=2, 3 classes, average image, noise (vae.ladder.RUNGS)
+LADDER = [-1e-4, 0.3, 0.9, 0.7, 1.3, 2.0]  # vae.ladder.RUNGS: real, blur σ=1, blur σ=2, 3 classes, average, noise
 # KID per (arch, reduction, β): one value per seed. sum/mlp has three seeds: β=1 beats the next (β=4) beyond the seed
 # ranges; sum/conv has one seed: the sweep cannot tell; mean collapses everywhere.
 KIDS = {("mlp", "sum", 0.5): [0.60, 0.65, 0.70], ("mlp", "sum", 1.0): [0.40, 0.42, 0.45],
@@ -47,7 +47,8 @@ def frame(tmp_path):
     records = []
     for (arch, reduction, beta), kids in KIDS.items():
         for seed, kid in enumerate(kids):
-            config = {"model": "vae", "arch": arch, "reduction": reduction, "beta": beta, "latent_dim": 16, "seed": seed}
+            config = {"model": "vae", "arch": arch, "reduction": reduction, "beta": beta, "latent_dim": 16,
+                      "seed": seed}
             records.append(record(len(records), config, kid, tmp_path=tmp_path))
     for arch in ("mlp", "conv"):
         for beta in (0.5, 1.0, 4.0):
@@ -87,7 +88,7 @@ def test_the_ae_is_compared_like_with_like(frame):
     assert "the AE of this arch (the same latent size), decoding z ~ N(0, I), scores KID 900 ± 10: worse than β=1" \
            in lines[-1]
     assert "scores KID 200 ± 10: better than β=1" in [line for line in lines if "arch=conv" in line][-1]
-    ae = plain(samples.ae_findings(frame))
+    ae = plain(sample_findings.ae_findings(frame))
     assert "scores KID 200 ± 10 (between real held-out images (≈ 0) and blur σ = 1 (300))" in ae
     assert "0 of 3 non-collapsed VAE configurations of this arch and latent size score better beyond the spread" in ae
     assert "3 of 3 non-collapsed VAE configurations" in ae  # mlp: every healthy mlp VAE beats its AE
@@ -117,12 +118,12 @@ def test_numbers_are_placed_on_the_ladder_and_negative_kid_is_about_zero(frame):
 
 
 def test_collapsed_runs_and_old_trials(frame):
-    collapsed = plain(samples.collapse_findings(frame))
+    collapsed = plain(sample_findings.collapse_findings(frame))
     assert collapsed.startswith("6 collapsed VAE run(s) score KID 1 260–1 290 (between blur σ = 2 (900) and the "
                                 "average image (1 300))")
     assert "Every one scores worse than every other run (the worst of those, AE included: 900)." in collapsed
     frame.loc[frame["number"] == 12, "test/sample_kid"] = 0.3  # a collapsed run scoring better than healthy ones
-    exception = plain(samples.collapse_findings(frame))
+    exception = plain(sample_findings.collapse_findings(frame))
     assert "Not all of them score worst: #12 (mean, mlp, β=0.5, latent 16: KID 300, better than 13 non-collapsed " \
            "run(s))" in exception
     overview = samples.overview(frame)
@@ -206,7 +207,8 @@ def test_the_shipped_sample_configs_cover_what_their_checks_need():
     from sweep.search import grid_params
 
     check = load_config("configs/samples_check.yaml")
-    assert set(check.search.space["arch"]) == {"mlp", "conv"} and set(check.search.space["reduction"]) == {"sum", "mean"}
+    space = check.search.space
+    assert set(space["arch"]) == {"mlp", "conv"} and set(space["reduction"]) == {"sum", "mean"}
     assert {(point["model"], point["arch"]) for point in check.search.include} == {("ae", "mlp"), ("ae", "conv")}
     assert check.trial.seed != 0 and not {0.5, 1.0, 4.0} & set(check.search.space["beta"])
     claim = load_config("configs/beta_samples.yaml")

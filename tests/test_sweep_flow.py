@@ -218,7 +218,8 @@ def test_sample_objectives_need_sample_metrics_and_the_old_fd_is_refused(tmp_pat
 
     for name in ("sample_kid", "sample_fd_cnn"):
         with pytest.raises(UserError, match=f"{name} needs trial.sample_metrics"):
-            load_config(None, {"search": {"space": {"beta": [1]}, "objective": name}, "trial": {"sample_metrics": False}})
+            load_config(None, {"search": {"space": {"beta": [1]}, "objective": name},
+                               "trial": {"sample_metrics": False}})
     with pytest.raises(UserError, match="search.objective.*'sample_kid'"):  # an MLP's FD: not comparable any more
         load_config(None, {"search": {"space": {"beta": [1]}, "objective": "sample_fd"}})
 
