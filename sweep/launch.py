@@ -21,13 +21,10 @@ from typing import Any, Sequence
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, run_main
 from sweep.cli import config_path, quiet_logging
 from sweep.config import SweepConfig, load_config
-from vae.config import TrialConfig, deep_merge, parse_overrides
+from vae.config import VALUE_ONLY_KEYS, TrialConfig, deep_merge, parse_overrides
 from common.errors import UserError
 
-# Memory budgeted per worker process: the per-process bound the default sweep is held to (its workers' measured
-# peaks, TensorFlow + the cached compiled models + the chunked IWAE evaluation, stay below it: BENCHMARKS.md);
-# `--workers auto` starts no more workers than the available memory holds at this size.
-WORKER_MEMORY_BYTES = 2 * 2**30
+GB = 1e9
 
 
 def workers_arg(text: str) -> int | str:
@@ -43,9 +40,36 @@ def workers_arg(text: str) -> int | str:
     return value
 
 
-def auto_workers(cores: int, available_bytes: int, per_worker_bytes: int = WORKER_MEMORY_BYTES) -> int:
+def auto_workers(cores: int, available_bytes: int, per_worker_bytes: int) -> int:
     """One worker per core, fewer if their memory would not fit in what is available (at least one)."""
     return max(1, min(cores, available_bytes // per_worker_bytes))
+
+
+def candidate_trials(config: SweepConfig) -> list[TrialConfig]:
+    """The trials a worker may run: every grid point, or for tpe/random the default trial and each listed value
+    of each searched key."""
+    defaults = config.trial_defaults()
+    if config.search.method == "grid":
+        return [TrialConfig(**{**defaults, **point}) for point in config.grid_points()]
+    return [config.trial, *(TrialConfig(**{**defaults, key: value}) for key, dim in config.dimensions().items()
+                            if isinstance(dim, list) for value in dim)]
+
+
+def worker_memory(config: SweepConfig) -> tuple[int, str]:
+    """Peak bytes one worker needs for this sweep (`vae.memory`'s estimate from the data headers and the models),
+    and what it is made of, in words."""
+    from vae.memory import CACHE_SIZE, SETUP_BYTES, process_bytes, setups, trial_bytes
+
+    trials = candidate_trials(config)
+    kept = setups(trials)
+    if config.search.method != "grid" and any(key not in VALUE_ONLY_KEYS for key in config.dimensions()):
+        kept = min(CACHE_SIZE, config.search.n_trials or CACHE_SIZE)  # each drawn structure is a new setup
+    largest = max(trials, key=trial_bytes)
+    words = (f"largest trial {trial_bytes(largest) / GB:.1f} GB ({largest.dataset}, {largest.arch}"
+             + (", classifier training included" if largest.sample_metrics else "") + ")"
+             + (f" + {kept - 1} more model setup{'s' if kept > 2 else ''} × {SETUP_BYTES / GB:.2f} GB"
+                if kept > 1 else ""))
+    return process_bytes(trials, kept), words
 
 
 def available_memory() -> int:
@@ -106,12 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
+        config = launch_config(args)
         workers = args.workers
         if workers == "auto":
             from common.machine import usable_cores
 
-            workers = auto_workers(usable_cores(), available_memory())
-        return sweep(launch_config(args), report=not args.no_report, workers=workers, republish=args.republish)
+            cores, available = usable_cores(), available_memory()
+            per_worker, why = worker_memory(config)
+            workers = auto_workers(cores, available, per_worker)
+            print(f"--workers auto: {workers} ({cores} core{'s' if cores > 1 else ''}; {available / GB:.1f} GB "
+                  f"available ÷ {per_worker / GB:.1f} GB estimated per worker: {why})", flush=True)
+        return sweep(config, report=not args.no_report, workers=workers, republish=args.republish)
 
     command = shlex.join(["python", "-m", "sweep.launch", *(sys.argv[1:] if argv is None else argv)])
     return run_main(body, on_interrupt="interrupted: finished trials are kept and the running ones re-queued; "

@@ -61,9 +61,12 @@ def test_confidence_and_coverage_known_values():
 
 
 def test_sample_metrics_without_labels_are_skipped_with_a_reason():
+    from vae import data
     from vae.config import TrialConfig
 
-    values = quality.sample_metrics(TrialConfig(dataset="npz:/data/x.npz"), lambda codes: codes, has_labels=False)
+    config = TrialConfig(dataset="npz:/data/x.npz")
+    unlabelled = data.split(np.zeros((20, 4, 4, 1), np.float32), config)
+    values = quality.sample_metrics(config, lambda codes: codes, unlabelled)
     assert set(values) == {quality.SKIP_KEY}  # no metric: every sample metric of the TrialResult stays None
     assert "no class labels" in values[quality.SKIP_KEY] and "'y'" in values[quality.SKIP_KEY]
 

@@ -45,13 +45,13 @@ def test_a_loaded_model_reproduces_the_recorded_test_metrics(trained):
         model, config = load(folder)
         assert config == TrialConfig(**RUNS[name])
         splits = data.load_splits(config)
-        again, _ = Evaluator(model).full(splits.test, config.iwae_samples, config.seed)
+        again, _ = Evaluator(model).full(splits.test, config.iwae_samples, config.seed, config.eval_limit)
         for key, value in again.items():
             if value is None:
                 assert recorded[key] is None, key
             else:
                 np.testing.assert_allclose(value, recorded[key], rtol=1e-5, err_msg=key)
-        samples = quality.sample_metrics(config, lambda codes: decode_means(model, codes))
+        samples = quality.sample_metrics(config, lambda codes: decode_means(model, codes), splits)
         assert samples["sample_fd"] == pytest.approx(recorded["sample_fd"], rel=1e-5)
 
 

@@ -15,7 +15,6 @@ Formulas and caveats: docs/samples.md.
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -34,6 +33,7 @@ HIDDEN = (256, 128)  # the last hidden layer gives the features
 CLASSIFIER_SEED = 0
 CLASSIFIER_EPOCHS = 20
 SAMPLE_SEED_OFFSET = 7_919  # the prior draws for the metrics have their own stream, apart from training's
+REFERENCES_KEPT = 4  # dataset splits whose classifier and test statistics a process keeps
 SKIP_KEY = "sample_quality_skipped"  # common.results.TrialResult: why the sample metrics are missing
 
 
@@ -117,8 +117,11 @@ def cache_path(config: TrialConfig) -> Path:
     return cache_dir() / f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.npz"
 
 
-def grey_splits(config: TrialConfig) -> data.Splits:
-    """The trial's split of the dataset, without binarization (the classifier sees grey images)."""
+def grey_splits(config: TrialConfig, splits: data.Splits | None = None) -> data.Splits:
+    """The trial's split of the dataset, without binarization (the classifier sees grey images): the trial's own
+    data when given, no copy."""
+    if splits is not None:
+        return splits.unbinarized()
     return data.load_splits(config.model_copy(update={"binarize": "none"}))
 
 
@@ -130,7 +133,7 @@ def train_classifier(splits: data.Splits, num_classes: int) -> Classifier:
     model = keras.Sequential([keras.Input((int(np.prod(splits.image_shape)),)), *layers])
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    flat = splits.train.reshape(len(splits.train), -1)
+    flat = np.asarray(splits.train).reshape(len(splits.train), -1)
     model.fit(flat, splits.train_labels, batch_size=128, epochs=CLASSIFIER_EPOCHS, verbose=0)
     weights = tuple(np.asarray(w, np.float32) for w in model.get_weights())
     untested = Classifier(weights, float("nan"), len(flat))
@@ -185,20 +188,22 @@ class Reference:
     test_cov: np.ndarray
 
 
-@functools.lru_cache(maxsize=4)
-def _reference(key_text: str) -> Reference:
-    key = json.loads(key_text)
-    config = TrialConfig(**{name: key[name] for name in ("dataset", "seed", "val_fraction", "test_fraction")})
-    splits = grey_splits(config)
-    num_classes = int(max(splits.train_labels.max(), splits.val_labels.max(), splits.test_labels.max())) + 1
-    classifier = load_or_train(config, splits, num_classes)
-    mean, cov = feature_stats(classifier.features(splits.test))
-    return Reference(classifier, splits.test, mean, cov)
+_references: dict[str, Reference] = {}
 
 
-def reference(config: TrialConfig) -> Reference:
-    """Classifier and test-feature statistics, once per process per dataset split."""
-    return _reference(json.dumps(classifier_key(config), sort_keys=True))
+def reference(config: TrialConfig, splits: data.Splits | None = None) -> Reference:
+    """Classifier and test-feature statistics, once per process per dataset split (from the trial's `splits`
+    when given, else loaded)."""
+    key_text = json.dumps(classifier_key(config), sort_keys=True)
+    if key_text not in _references:
+        grey = grey_splits(config, splits)
+        num_classes = int(max(grey.train_labels.max(), grey.val_labels.max(), grey.test_labels.max())) + 1
+        classifier = load_or_train(config, grey, num_classes)
+        mean, cov = feature_stats(classifier.features(grey.test))
+        while len(_references) >= REFERENCES_KEPT:
+            _references.pop(next(iter(_references)))
+        _references[key_text] = Reference(classifier, grey.test, mean, cov)
+    return _references[key_text]
 
 
 def skip_reason(dataset: str) -> str:
@@ -212,12 +217,12 @@ def prior_codes(config: TrialConfig, count: int) -> np.ndarray:
 
 
 def sample_metrics(config: TrialConfig, decode: Callable[[np.ndarray], np.ndarray],
-                   has_labels: bool = True) -> dict[str, Any]:
+                   splits: data.Splits) -> dict[str, Any]:
     """The sample metrics (TrialResult fields) for N prior samples decoded by `decode` (N = test split size); the AE is measured the
     same way (decoding N(0, I)). Without labels every value is None and SKIP_KEY says why."""
-    if not has_labels:
+    if splits.test_labels is None:
         return {SKIP_KEY: skip_reason(config.dataset)}
-    ref = reference(config)
+    ref = reference(config, splits)
     samples = decode(prior_codes(config, len(ref.test_images)))
     probabilities = ref.classifier.probabilities(samples)
     mean, cov = feature_stats(ref.classifier.features(samples))

@@ -44,12 +44,14 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
 
         saving.save(fitted.model, Path(out_dir))
     evaluation_started = time.perf_counter()
-    test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed)
+    test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed,
+                                                       config.eval_limit)
     result = TrialResult(
         **test_metrics,
         effective_beta=effective_beta(config.beta, config.reduction, splits.num_pixels),
         train_seconds=fitted.train_seconds,
         eval_seconds=time.perf_counter() - evaluation_started,  # test metrics incl. IWAE
+        epoch_seconds=min(fitted.epoch_seconds),
         epochs_run=len(fitted.history),
         examples_per_second=fitted.examples_seen / fitted.train_seconds,
         **sample_quality(config, fitted.model, splits),
@@ -75,8 +77,7 @@ def sample_quality(config: TrialConfig, model, splits: data.Splits) -> dict[str,
 
     started = time.perf_counter()
     try:
-        values = quality.sample_metrics(config, lambda codes: decode_means(model, codes),
-                                        splits.test_labels is not None)
+        values = quality.sample_metrics(config, lambda codes: decode_means(model, codes), splits)
     except OSError as error:  # the classifier cache cannot be read or written: the trial itself is fine
         if error.errno in MACHINE_ERRNOS:  # ... unless the disk is full or failing: a fault of the machine
             raise
@@ -119,6 +120,8 @@ def describe_keys() -> str:
             allowed = " | ".join(get_args(field.annotation))
         elif name == "dataset":
             allowed = " | ".join(DATASETS) + " | npz:PATH"
+        elif name == "eval_examples":
+            allowed = "int >= 1 | all"
         else:
             kind = field.annotation.__name__ if isinstance(field.annotation, type) else str(field.annotation)
             limits = [f"{sign} {getattr(item, attr)}" for item in field.metadata
