@@ -54,7 +54,9 @@ class TrialResult:
     effective_beta: float | None = _figure()
     train_seconds: float | None = _figure()
     eval_seconds: float | None = _figure()
+    eval_cpu_seconds: float | None = _figure()  # CPU seconds of this process (all threads): load-independent
     epoch_seconds: float | None = _figure()  # the fastest epoch's training pass, validation excluded
+    epoch_cpu_seconds: float | None = _figure()
     iwae_examples: int | None = _figure()  # test images of iwae_nll and mutual_info (a seeded subsample)
     epochs_run: int | None = _figure()
     examples_per_second: float | None = _figure()

@@ -47,6 +47,7 @@ class Fitted:
     train_seconds: float  # the whole loop: training epochs and the per-epoch validation
     examples_seen: int
     epoch_seconds: list[float]  # each epoch's training pass alone (no validation)
+    epoch_cpu_seconds: list[float]  # the same passes in CPU seconds of this process (all threads)
 
 
 def structure_key(config: TrialConfig, image_shape: tuple[int, ...], num_train: int) -> tuple:
@@ -139,13 +140,15 @@ def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, 
     model, images = trainer.model, splits.train
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
+    epoch_cpu_seconds: list[float] = []
     started = time.perf_counter()
     for epoch in range(config.epochs):
         if config.kl_warmup_epochs:
             model.kl_weight.assign(config.beta * min(1.0, epoch / config.kl_warmup_epochs))
-        epoch_started = time.perf_counter()
+        epoch_started, cpu_started = time.perf_counter(), time.process_time()
         logs = trainer.run_epoch(images)
         epoch_seconds.append(time.perf_counter() - epoch_started)
+        epoch_cpu_seconds.append(time.process_time() - cpu_started)
         if not all(math.isfinite(logs[name]) for name in ("loss", "recon", "kl")):
             raise NonFiniteLoss(f"non-finite training loss at epoch {epoch}: loss={logs['loss']}, "
                                 f"recon={logs['recon']}, kl={logs['kl']}")
@@ -159,7 +162,7 @@ def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, 
             on_epoch(epoch, row)
     train_seconds = time.perf_counter() - started
     examples_seen = len(history) * trainer.steps * trainer.batch_size
-    return Fitted(model, trainer.evaluator, history, train_seconds, examples_seen, epoch_seconds)
+    return Fitted(model, trainer.evaluator, history, train_seconds, examples_seen, epoch_seconds, epoch_cpu_seconds)
 
 
 def clear_cache() -> None:

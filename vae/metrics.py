@@ -10,6 +10,7 @@ from scipy.special import logsumexp
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 LOG_2PI = np.log(2.0 * np.pi)
+MI_CHUNK_BYTES = 32 * 2**20
 
 
 def kl_per_dim(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -29,18 +30,20 @@ def iwae_nll(log_weights: np.ndarray) -> np.ndarray:
     return -(logsumexp(log_weights, axis=0) - np.log(log_weights.shape[0]))
 
 
-def mutual_info(mean: np.ndarray, logvar: np.ndarray, seed: int = 0, chunk: int = 256) -> float:
+def mutual_info(mean: np.ndarray, logvar: np.ndarray, seed: int = 0, chunk: int | None = None) -> float:
     """I_q(x; z) = E_x E_q[log q(z|x)] − E_x E_q[log q_agg(z)], q_agg(z) = (1/n) Σ_j q(z | x_j)."""
     return float(np.mean(mutual_info_terms(mean, logvar, seed, chunk)))
 
 
-def mutual_info_terms(mean: np.ndarray, logvar: np.ndarray, seed: int = 0, chunk: int = 256) -> np.ndarray:
+def mutual_info_terms(mean: np.ndarray, logvar: np.ndarray, seed: int = 0, chunk: int | None = None) -> np.ndarray:
     """Per example i: log q(z_i | x_i) − log q_agg(z_i), whose mean is `mutual_info`.
 
-    One z_i ~ q(z | x_i) per example; log q_agg(z_i) by logsumexp over the whole evaluation set (O(n²) work).
+    One z_i ~ q(z | x_i) per example; log q_agg(z_i) by logsumexp over the whole evaluation set (O(n²) work, in
+    chunks of rows whose (rows, n, d) arrays stay near MI_CHUNK_BYTES; the chunking does not change the values).
     """
     mean, logvar = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
     n = mean.shape[0]
+    chunk = chunk or max(1, MI_CHUNK_BYTES // (8 * n * mean.shape[1]))
     z = mean + np.exp(0.5 * logvar) * np.random.default_rng(seed).standard_normal(mean.shape)
     log_q_own = -0.5 * np.sum(LOG_2PI + logvar + (z - mean) ** 2 / np.exp(logvar), axis=1)
     log_q_agg = np.empty(n)

@@ -43,7 +43,7 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         from vae import saving  # before evaluation draws from the model's random state (restored on load)
 
         saving.save(fitted.model, Path(out_dir))
-    evaluation_started = time.perf_counter()
+    evaluation_started, cpu_started = time.perf_counter(), time.process_time()
     test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed,
                                                        config.eval_limit)
     result = TrialResult(
@@ -51,7 +51,9 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         effective_beta=effective_beta(config.beta, config.reduction, splits.num_pixels),
         train_seconds=fitted.train_seconds,
         eval_seconds=time.perf_counter() - evaluation_started,  # test metrics incl. IWAE
+        eval_cpu_seconds=time.process_time() - cpu_started,
         epoch_seconds=min(fitted.epoch_seconds),
+        epoch_cpu_seconds=min(fitted.epoch_cpu_seconds),
         epochs_run=len(fitted.history),
         examples_per_second=fitted.examples_seen / fitted.train_seconds,
         **sample_quality(config, fitted.model, splits),
