@@ -180,27 +180,24 @@ def markdown(rows: list[Row], sweep: dict[str, float], machine: str, date: str,
     header = ("| trial | peak RSS (MB) | estimate (MB) | CPU (s) | training (s) | one pass (s), CPU | "
               "evaluation (s), CPU | sample metrics (s) | iwae_nll ± SE (M images) | {last} |")
     lines = [START, "", "## Data at scale (generated)", "",
-             "One `python -m vae.train` process per row, run one at a time as a user runs it: peak resident memory "
-             "and CPU time (user + system) from the kernel at exit (`os.wait4`, as `/usr/bin/time -v`); training "
-             "(epochs with validation), one pass (the fastest epoch without validation), test evaluation and sample "
-             "metrics from its metrics.json (wall seconds; one pass and evaluation also in CPU seconds of the "
-             "process, which the limit compares). The 70,000 digits are mnist5k tiled 14 times and the "
-             "CIFAR-sized set is random uint8 pixels (60,000 × 32 × 32 × 3): right for cost, not for quality. "
-             "Sample metrics include training the sample-quality classifier (fresh cache: a study's first trial) "
-             "except in the rows marked cached. "
-             "Estimate: `vae.memory.trial_bytes`, what `--workers auto` budgets. "
-             f"Machine: {machine}; {date}." + (f" Load average (1/5/15 min) when written: "
-                                                f"{'/'.join(f'{v:.2f}' for v in load)} on {os.cpu_count()} cores: "
-                                                f"the machine was shared, so wall times are inflated; CPU "
-                                                f"seconds and peak memory are the numbers to compare." if load else ""),
+             "One `python -m vae.train` process per row, one at a time. Peak RSS and CPU seconds (user + system) "
+             "from `os.wait4` at exit (as `/usr/bin/time -v`); from its metrics.json: training (epochs with "
+             "validation), one pass (fastest epoch, no validation), evaluation and sample metrics (which train the "
+             "sample-quality classifier unless the row says cached), in wall seconds, the pass and the evaluation "
+             "also in CPU seconds (the limit compares those). Data: mnist5k tiled 14 times (70,000 digits) and "
+             "random uint8 pixels of CIFAR-10's size (60,000 × 32 × 32 × 3): right for cost, not for quality. "
+             "Estimate: `vae.memory.trial_bytes`, what `--workers auto` budgets per worker. "
+             f"{machine}; {date}." + (f" Load average {'/'.join(f'{v:.2f}' for v in load)} on {os.cpu_count()} "
+                                      f"cores when written: wall times are inflated by other jobs; CPU seconds and "
+                                      f"peak memory are the numbers to compare." if load else ""),
              "", header.format(last="limits met"), "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if row.group != "size":
             continue
         lines.append(_line(row, _within(row)))
-    lines += ["", "Growth: 1 epoch, mlp, no sample metrics, 70,000 digits unless the row says otherwise "
-              "(defaults: test split 10 % = 7,000 images, k = 100, latent 16, `eval_examples` 1,000); last column: "
-              "CPU / peak / evaluation CPU time ÷ those of the 70,000-digit row.", "",
+    lines += ["", "Growth: mlp, 1 epoch, no sample metrics, 70,000 digits unless the row says otherwise "
+              "(test split 7,000 images, k = 100, latent 16, `eval_examples` 1,000); last column: CPU / peak / "
+              "evaluation CPU ÷ the 70,000-digit row's.", "",
               header.format(last="÷ 70,000 row"), "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if row.group != "growth":
@@ -213,9 +210,9 @@ def markdown(rows: list[Row], sweep: dict[str, float], machine: str, date: str,
     if sweep:
         peaks = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in sorted(sweep.items()) if name != "error")
         worst = max((mb for name, mb in sweep.items() if name in ("worker", "launcher")), default=math.nan)
-        lines += ["", f"`python -m sweep.launch --workers 2` on the 70,000 digits (2-point grid over beta, 1 epoch, "
-                      f"sample metrics on, W&B disabled): peak RSS per process, largest of each role: {peaks}; "
-                      f"limit 2,000 MB: " + ("yes" if worst <= 2000 and "error" not in sweep else "**no**") + "."]
+        lines += ["", f"`python -m sweep.launch --workers 2` on the 70,000 digits (grid beta 1, 4; 1 epoch; W&B "
+                      f"disabled), peak RSS by role: {peaks}; ≤ 2,000 MB per process: "
+                      + ("yes" if worst <= 2000 and "error" not in sweep else "**no**") + "."]
     return "\n".join(lines + ["", END])
 
 

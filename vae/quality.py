@@ -183,7 +183,7 @@ def load_or_train(config: TrialConfig, splits: data.Splits, num_classes: int) ->
 @dataclass(frozen=True)
 class Reference:
     classifier: Classifier
-    test_images: np.ndarray
+    test_count: int  # N (the images themselves are not kept: they belong to the trial that loaded them)
     test_mean: np.ndarray
     test_cov: np.ndarray
 
@@ -202,7 +202,7 @@ def reference(config: TrialConfig, splits: data.Splits | None = None) -> Referen
         mean, cov = feature_stats(classifier.features(grey.test))
         while len(_references) >= REFERENCES_KEPT:
             _references.pop(next(iter(_references)))
-        _references[key_text] = Reference(classifier, grey.test, mean, cov)
+        _references[key_text] = Reference(classifier, len(grey.test), mean, cov)
     return _references[key_text]
 
 
@@ -223,7 +223,7 @@ def sample_metrics(config: TrialConfig, decode: Callable[[np.ndarray], np.ndarra
     if splits.test_labels is None:
         return {SKIP_KEY: skip_reason(config.dataset)}
     ref = reference(config, splits)
-    samples = decode(prior_codes(config, len(ref.test_images)))
+    samples = decode(prior_codes(config, ref.test_count))
     probabilities = ref.classifier.probabilities(samples)
     mean, cov = feature_stats(ref.classifier.features(samples))
     return {
