@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, run_main
 from sweep.cli import config_path, quiet_logging
-from sweep.config import SweepConfig, load_config
+from sweep.config import Range, SweepConfig, load_config
 from vae.config import VALUE_ONLY_KEYS, TrialConfig, deep_merge, parse_overrides
 from common.errors import UserError
 
@@ -46,13 +46,17 @@ def auto_workers(cores: int, available_bytes: int, per_worker_bytes: int) -> int
 
 
 def candidate_trials(config: SweepConfig) -> list[TrialConfig]:
-    """The trials a worker may run: every grid point, or for tpe/random the default trial and each listed value
-    of each searched key."""
-    defaults = config.trial_defaults()
+    """The trials a worker may run, as far as memory goes: every grid point; every boundary group and include
+    point; for tpe/random every combination of the listed values (a range takes the trial default)."""
     if config.search.method == "grid":
-        return [TrialConfig(**{**defaults, **point}) for point in config.grid_points()]
-    return [config.trial, *(TrialConfig(**{**defaults, key: value}) for key, dim in config.dimensions().items()
-                            if isinstance(dim, list) for value in dim)]
+        points = config.grid_points()
+    elif config.search.method == "boundary":
+        points = [*config.boundary_groups(), *config.grid_points()]
+    else:
+        lists = {key: dim for key, dim in config.dimensions().items() if not isinstance(dim, Range)}
+        points = [dict(zip(lists, values)) for values in itertools.product(*lists.values())]
+    defaults = config.trial_defaults()
+    return [TrialConfig(**{**defaults, **point}) for point in points]
 
 
 def worker_memory(config: SweepConfig) -> tuple[int, str]:
@@ -62,8 +66,8 @@ def worker_memory(config: SweepConfig) -> tuple[int, str]:
 
     trials = candidate_trials(config)
     kept = setups(trials)
-    if config.search.method != "grid" and any(key not in VALUE_ONLY_KEYS for key in config.dimensions()):
-        kept = min(CACHE_SIZE, config.search.n_trials or CACHE_SIZE)  # each drawn structure is a new setup
+    if any(isinstance(dim, Range) and key not in VALUE_ONLY_KEYS for key, dim in config.dimensions().items()):
+        kept = min(CACHE_SIZE, config.search.n_trials or CACHE_SIZE)  # a drawn structure can be a new setup
     largest = max(trials, key=trial_bytes)
     words = (f"largest trial {trial_bytes(largest) / GB:.1f} GB ({largest.dataset}, {largest.arch}"
              + (", classifier training included" if largest.sample_metrics else "") + ")"
@@ -130,17 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        config = launch_config(args)
-        workers = args.workers
-        if workers == "auto":
-            from common.machine import usable_cores
-
-            cores, available = usable_cores(), available_memory()
-            per_worker, why = worker_memory(config)
-            workers = auto_workers(cores, available, per_worker)
-            print(f"--workers auto: {workers} ({cores} core{'s' if cores > 1 else ''}; {available / GB:.1f} GB "
-                  f"available ÷ {per_worker / GB:.1f} GB estimated per worker: {why})", flush=True)
-        return sweep(config, report=not args.no_report, workers=workers, republish=args.republish)
+        return sweep(launch_config(args), report=not args.no_report, workers=args.workers,
+                     republish=args.republish)
 
     command = shlex.join(["python", "-m", "sweep.launch", *(sys.argv[1:] if argv is None else argv)])
     return run_main(body, on_interrupt="interrupted: finished trials are kept and the running ones re-queued; "
@@ -198,10 +193,24 @@ def check_datasets(config: SweepConfig) -> None:
         check_data(trial)
 
 
-def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish: bool = False) -> int:
-    """Run this launcher's share of the study (with `workers` processes, or one per trial left if fewer), then the
-    results table and report. The report of a study that had already finished goes to W&B again only if
-    `republish`."""
+def resolve_workers(workers: int | str, config: SweepConfig) -> int:
+    """`--workers`: the number given, or the number `auto` chooses, said in one line with the reason."""
+    if workers != "auto":
+        return workers
+    from common.machine import usable_cores
+
+    cores, available = usable_cores(), available_memory()
+    per_worker, why = worker_memory(config)
+    chosen = auto_workers(cores, available, per_worker)
+    print(f"--workers auto: {chosen} ({cores} core{'s' if cores > 1 else ''}; {available / GB:.1f} GB available ÷ "
+          f"{per_worker / GB:.1f} GB estimated per worker: {why})", flush=True)
+    return chosen
+
+
+def sweep(config: SweepConfig, report: bool = True, workers: int | str = 1, republish: bool = False) -> int:
+    """Run this launcher's share of the study (with `workers` processes or `auto`, and never more than trials
+    left), then the results table and report. The report of a study that had already finished goes to W&B again
+    only if `republish`."""
     quiet_logging()
     from sweep.objective import Objective
     from sweep.pool import run_sweep
@@ -215,6 +224,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
     url = resolve_url(config)
     study, storage = open_study(config, url)
     root = prepare_out(config)
+    workers = resolve_workers(workers, config)
     total = planned_trials(config)
     done = len(counted(study))
     left = max(0, total - done)
