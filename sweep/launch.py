@@ -62,7 +62,7 @@ def candidate_trials(config: SweepConfig) -> list[TrialConfig]:
 def worker_memory(config: SweepConfig) -> tuple[int, str]:
     """Peak bytes one worker needs for this sweep (`vae.memory`'s estimate from the data headers and the models),
     and what it is made of, in words."""
-    from vae.memory import CACHE_SIZE, SETUP_BYTES, process_bytes, setups, trial_bytes
+    from vae.memory import CACHE_SIZE, SETUP_BYTES, process_bytes, setups, trains_classifier, trial_bytes
 
     trials = candidate_trials(config)
     kept = setups(trials)
@@ -70,7 +70,7 @@ def worker_memory(config: SweepConfig) -> tuple[int, str]:
         kept = min(CACHE_SIZE, config.search.n_trials or CACHE_SIZE)  # a drawn structure can be a new setup
     largest = max(trials, key=trial_bytes)
     words = (f"largest trial {trial_bytes(largest) / GB:.1f} GB ({largest.dataset}, {largest.arch}"
-             + (", classifier training included" if largest.sample_metrics else "") + ")"
+             + (", classifier training included" if trains_classifier(largest) else "") + ")"
              + (f" + {kept - 1} more model setup{'s' if kept > 2 else ''} × {SETUP_BYTES / GB:.2f} GB"
                 if kept > 1 else ""))
     return process_bytes(trials, kept), words

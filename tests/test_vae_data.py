@@ -82,7 +82,7 @@ def test_static_binarization_gives_binary_images_with_the_same_mean():
 
 def test_binarization_in_chunks_draws_what_one_draw_of_the_whole_part_did(monkeypatch):
     images = np.random.default_rng(1).random((30, 5, 5, 1)).astype(np.float32)
-    monkeypatch.setattr(data, "BINARIZE_ROWS", 7)  # 30 rows: chunks of 7, 7, 7, 7 and 2
+    monkeypatch.setattr(data, "CHUNK_ROWS", 7)  # 30 rows: chunks of 7, 7, 7, 7 and 2
     splits = data.split(images, TrialConfig(binarize="static", seed=2))
     rng = np.random.default_rng(3)  # seed + 1, drawn for val, test, then train
     view = splits.unbinarized()
@@ -108,7 +108,8 @@ def test_npz_check_reads_the_header_not_the_images(tmp_path, monkeypatch):
     original = np.lib.npyio.NpzFile.__getitem__
     monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda self, key: loaded.append(key) or original(self, key))
     data.check_dataset(f"npz:{path}")
-    assert loaded == ["y"]  # the labels are checked; the images only by their header
+    data.check_data(TrialConfig(dataset=f"npz:{path}", arch="conv", filters=[8]))  # uint8 under a Bernoulli
+    assert loaded == ["y", "y"]  # the labels are checked; the images only by their header
     np.savez(path, x=np.zeros((12, 4, 4), np.uint8), y=np.arange(11))
     with pytest.raises(UserError, match="one class label"):
         data.check_dataset(f"npz:{path}")

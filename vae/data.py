@@ -133,14 +133,14 @@ def check_dataset(dataset: str) -> None:
 def check_data(config: TrialConfig) -> None:
     """`check_dataset`, and the refusals of `check_values` for this trial's likelihood and arch. The values are read
     only where their range matters: an npz that is not uint8, under a likelihood on [0, 1]."""
-    check_dataset(config.dataset)
-    if config.dataset in IN_UNIT_INTERVAL or not (config.arch == "conv" or unit_interval_need(config)):
-        return
     if config.dataset.startswith("npz:"):
-        stored = _load_npz(Path(config.dataset[4:]), header_only=True)  # shape and scaling, enough for uint8
+        stored = _load_npz(Path(config.dataset[4:]), header_only=True)  # shape and scaling: enough for uint8
         if unit_interval_need(config) and stored.divisor is None:
             stored = load_dataset(config.dataset)
     else:
+        check_dataset(config.dataset)
+        if config.dataset in IN_UNIT_INTERVAL:
+            return
         stored = load_dataset(config.dataset)
     check_values(stored, config)
 

@@ -38,8 +38,13 @@ def trial_bytes(config: TrialConfig) -> int:
     binarized = 0 if config.binarize == "none" else pixels * (n_val + n_test + (n_train if config.binarize ==
                                                                                   "static" else 0))
     test_floats = 4 * pixels * n_test * TEST_FLOAT_COPIES
-    classifier = 4 * pixels * n_train * CLASSIFIER_FLOAT_COPIES if config.sample_metrics else 0
+    classifier = 4 * pixels * n_train * CLASSIFIER_FLOAT_COPIES if trains_classifier(config) else 0
     return RUNTIME_BYTES + stored + binarized + test_floats + classifier
+
+
+def trains_classifier(config: TrialConfig) -> bool:
+    """Whether the trial may train the sample-quality classifier: sample metrics on, and images (not vectors)."""
+    return config.sample_metrics and len(stored_shape(config.dataset)[0]) > 2
 
 
 def setups(configs: Iterable[TrialConfig]) -> int:
