@@ -28,7 +28,8 @@ CHUNK_ROWS = 4096  # rows binarized or checked at a time: no float copy of a who
 KNOWN_SHAPES = {"mnist5k": ((5000, 28, 28, 1), np.uint8), "digits": ((1797, 8, 8, 1), np.uint8),
                 "mnist": ((70000, 28, 28, 1), np.uint8), "fashion_mnist": ((70000, 28, 28, 1), np.uint8),
                 "cifar10": ((60000, 32, 32, 3), np.uint8),
-                **{name: ((size, 16), np.float32) for name, size in gaussian_data.SIZES.items()}}
+                **{name: ((size, len(gaussian_data.spectrum(name))), np.float32)
+                   for name, size in gaussian_data.SIZES.items()}}
 
 
 def scale(stored: np.ndarray, divisor: float | None) -> np.ndarray:
@@ -40,7 +41,7 @@ def scale(stored: np.ndarray, divisor: float | None) -> np.ndarray:
 
 
 class Part:
-    """Rows of a stored array, read as float32 in [0, 1]: `part[i]`, `part[a:b]` and `part[positions]` scale only
+    """Rows of a stored array, read as float32 (`scale`): `part[i]`, `part[a:b]` and `part[positions]` convert only
     what they return; `np.asarray(part)` makes a float copy of the whole part (small data, tests)."""
 
     def __init__(self, source: np.ndarray, rows: np.ndarray, divisor: float | None):
@@ -63,7 +64,7 @@ class Part:
 
 @dataclass(frozen=True)
 class Stored:
-    """A whole dataset as stored: `images` (n, ...) in their own dtype, their scaling to [0, 1], the labels."""
+    """A whole dataset as stored: `images` (n, ...) in their own dtype, how they are read (`scale`), the labels."""
 
     images: np.ndarray
     labels: np.ndarray | None  # int64, None: the dataset has no labels
