@@ -1,4 +1,5 @@
-"""`--workers auto` (the default): one worker per core, fewer if memory is short; bad values refused in one line."""
+"""`--workers auto` (the default, sweep.workers): one worker per core, fewer if memory is short; bad values refused
+in one line."""
 from __future__ import annotations
 
 import textwrap
@@ -8,7 +9,8 @@ import pytest
 
 from common.machine import usable_cores
 from conftest import assert_one_line_error, run_cli
-from sweep.launch import auto_workers, available_memory, worker_memory, workers_arg
+from sweep.launch import workers_arg
+from sweep.workers import auto_workers, available_memory, worker_memory
 
 GIB = 2**30
 

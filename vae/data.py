@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vae import gaussian_data
+from vae import gaussian_data, npz
 from vae.config import GAUSSIAN_DATASETS, KERAS_DATASETS, TrialConfig
 from common.errors import UserError
 
-CHUNK_ROWS = 4096  # rows binarized or checked at a time: no float copy of a whole split
+CHUNK_ROWS = 4096  # rows binarized at a time: no float copy of a whole split
 # (n, h, w, c) and dtype as stored, for sizing a sweep before anything is loaded (`stored_shape`)
 KNOWN_SHAPES = {"mnist5k": ((5000, 28, 28, 1), np.uint8), "digits": ((1797, 8, 8, 1), np.uint8),
                 "mnist": ((70000, 28, 28, 1), np.uint8), "fashion_mnist": ((70000, 28, 28, 1), np.uint8),
@@ -232,60 +231,10 @@ def _load_keras_dataset(name: str) -> Stored:
 
 
 def _load_npz(path: Path, header_only: bool = False) -> Stored:
-    """The npz's images and labels, checked; `header_only`: the images are not read, `images` is a stand-in
-    with their shape and dtype (from the .npy header) that holds no memory, and `divisor` is None."""
-    if not path.is_file():
-        raise UserError(f"dataset npz:{path}: file not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
-                raise UserError(f"dataset npz:{path}: no array 'x' (found: {', '.join(archive.files) or 'none'})")
-            shape, dtype = _npy_header(archive, "x")
-            _check_images(path, shape, dtype)
-            labels = archive["y"] if "y" in archive.files else None
-            images = np.broadcast_to(np.zeros((), dtype), shape) if header_only else archive["x"]
-    except UserError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"dataset npz:{path}: not a readable .npz file ({type(error).__name__})") from None
-    if labels is not None:
-        labels = _checked_labels(path, labels, shape[0])
-    if not header_only:
-        _check_finite(path, images)
-    return Stored(_nhwc(images), labels, 255.0 if dtype == np.uint8 else None)  # uint8: 0…255; else as stored
-
-
-def _npy_header(archive, name: str) -> tuple[tuple[int, ...], np.dtype]:
-    with archive.zip.open(f"{name}.npy") as member:
-        version = np.lib.format.read_magic(member)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(member)
-    return shape, dtype
-
-
-def _check_images(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
-    if len(shape) not in (2, 3, 4) or shape[0] < 10 or not (np.issubdtype(dtype, np.number) or dtype == bool):
-        raise UserError(f"dataset npz:{path}: 'x' must be numeric images (n, h, w[, c]) or vectors (n, d) with "
-                        f"n >= 10, got shape {shape} dtype {dtype}")
-
-
-def _check_finite(path: Path, images: np.ndarray) -> None:
-    """Refuse NaN or infinite values (as float32, what training reads), a chunk of rows at a time."""
-    if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
-        return
-    for start in range(0, len(images), CHUNK_ROWS):
-        if not np.isfinite(scale(images[start:start + CHUNK_ROWS], None)).all():
-            raise UserError(f"dataset npz:{path}: 'x' holds NaN or infinite values (as float32); remove or "
-                            f"replace them")
-
-
-def _checked_labels(path: Path, labels: np.ndarray, count: int) -> np.ndarray:
-    labels = np.ravel(labels)
-    whole = np.issubdtype(labels.dtype, np.number) and np.all(np.mod(labels, 1) == 0)
-    if len(labels) != count or not whole or labels.min(initial=0) < 0:
-        raise UserError(f"dataset npz:{path}: 'y' must hold one class label (0, 1, ...) per image, got shape "
-                        f"{labels.shape} dtype {labels.dtype} for {count} images")
-    return labels.astype(np.int64)
+    """`vae.npz.read` as a `Stored` data set: uint8 is read as 0…255 pixel values, anything else as stored;
+    `header_only`: the images are a stand-in of their shape and dtype, without their memory."""
+    images, labels = npz.read(path, header_only)
+    return Stored(_nhwc(images), labels, 255.0 if images.dtype == np.uint8 else None)
 
 
 def split_sizes(count: int, config: TrialConfig) -> tuple[int, int, int]:
