@@ -77,16 +77,17 @@ class Trainer:
         self.order_seed = keras.random.SeedGenerator(config.seed + ORDER_SEED_OFFSET)
         self._step = tf.function(self.model.train_step, jit_compile=XLA_STEP[config.arch], autograph=False)
         self._epoch = tf.function(self._epoch_body)
-        self._images: Part | None = None  # the training part during `run_epoch`
+        self.feeding: Part | None = None  # the training part during `run_epoch`
         self.evaluator = Evaluator(self.model)
 
-    def _batch(self, positions: np.ndarray) -> np.ndarray:
-        return self._images[positions]
+    def batch(self, positions: np.ndarray) -> np.ndarray:
+        """The training images at `positions` of the part being fed, as float32 (called by the compiled epoch)."""
+        return self.feeding[positions]
 
     def _epoch_body(self) -> dict[str, tf.Tensor]:
         order = keras.random.shuffle(tf.range(self.num_train), seed=self.order_seed)
         for step in tf.range(self.steps):
-            batch = tf.numpy_function(self._batch, [order[step * self.batch_size:(step + 1) * self.batch_size]],
+            batch = tf.numpy_function(self.batch, [order[step * self.batch_size:(step + 1) * self.batch_size]],
                                       tf.float32)
             batch.set_shape((self.batch_size, *self.model.image_shape))
             if self.model.is_vae:  # ε drawn by TensorFlow's kernel, outside the XLA step (see VAE.train_step)
@@ -113,11 +114,11 @@ class Trainer:
     def run_epoch(self, images: Part) -> dict[str, float]:
         for tracker in self.model.trackers.values():
             tracker.reset_state()
-        self._images = images
+        self.feeding = images
         try:
             return {name: float(value) for name, value in self._epoch().items()}
         finally:
-            self._images = None  # a cached trainer does not keep a finished trial's data alive
+            self.feeding = None  # a cached trainer does not keep a finished trial's data alive
 
 
 _trainers: collections.OrderedDict[tuple, Trainer] = collections.OrderedDict()
