@@ -59,9 +59,9 @@ def split_facts(dataset: str, seed: int, val_fraction: float, test_fraction: flo
 
     config = TrialConfig(dataset=dataset, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                          likelihood="gaussian", gaussian_mean="identity")
-    images, labels = data.load_dataset(dataset)
-    splits = data.split(images, config, labels)
-    return theory.spectrum(splits.train), len(splits.test)
+    stored = data.load_dataset(dataset)
+    splits = data.split(stored.images, config, stored.labels, stored.divisor)
+    return theory.spectrum(np.asarray(splits.train)), len(splits.test)
 
 
 def _facts(row: pd.Series) -> tuple[np.ndarray, int]:

@@ -2,9 +2,10 @@
 
 Sections: throughput (+ quality at equal epochs), efficiency, sweep, mainjob (the README's main job: wall time,
 peak memory per process, verdicts), pruning, profile, report (the analysis report on 500-5,000 synthetic
-trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py). `--quick` uses fewer
-repetitions, epochs and trials than the full run. `--only` runs some sections
-and rewrites the table with their rows only (add `--no-write` to print it instead).
+trials; written to its own section of BENCHMARKS.md, see benchmarks/report_scale.py), scale (`vae.train` on
+5,000 to 70,000 digits and CIFAR-sized data: time split and peak memory; its own section, see
+benchmarks/data_scale.py). `--quick` uses fewer repetitions, epochs and trials than the full run. `--only` runs
+some sections and rewrites the table with their rows only (add `--no-write` to print it instead).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from common.cli import PROJECT_ROOT as REPO, OneLineParser, run_main
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-SECTIONS = ("throughput", "efficiency", "sweep", "mainjob", "pruning", "profile", "report")
+SECTIONS = ("throughput", "efficiency", "sweep", "mainjob", "pruning", "profile", "report", "scale")
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,21 @@ def report_section(report, plan: Plan, args, log) -> None:
         print(report_scale.markdown(runs, machine.describe(), machine.today()))
 
 
+def scale_section(report, plan: Plan, args, log) -> None:
+    from benchmarks import data_scale, machine
+    from benchmarks.report_scale import write_section
+
+    def write(rows, sweep) -> None:
+        if not args.no_write:
+            write_section(Path(args.output), data_scale.markdown(rows, sweep, machine.describe(), machine.today(),
+                                                                 machine.load_average()),
+                          data_scale.START, data_scale.END)
+
+    rows, sweep = data_scale.measure_all(args.quick, log, write)
+    if args.no_write:
+        print(data_scale.markdown(rows, sweep, machine.describe(), machine.today()))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     return run_main(lambda: measure(args))
@@ -226,14 +242,14 @@ def measure(args) -> int:
     report = Report(machine.describe(), machine.today(), machine.load_average(), args.quick)
     runners = {"throughput": throughput_section, "efficiency": efficiency_section, "sweep": sweep_section,
                 "mainjob": mainjob_section, "pruning": pruning_section, "profile": profile_section,
-                "report": report_section}
+                "report": report_section, "scale": scale_section}
     for section in args.only or SECTIONS:
         log(f"[{section}]")
         runners[section](report, plan, args, log)
     report.load_after = machine.load_average()
     if args.no_write:
         print(report.markdown())
-    elif report.rows or report.details:  # `--only report` writes its own section and leaves this table alone
+    elif report.rows or report.details:  # `--only report` / `scale` write their own sections, not this table
         write(report, Path(args.output))
         log(f"wrote {args.output}")
     return 0

@@ -14,6 +14,8 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from benchmarks.machine import median
 from vae.config import TrialConfig
 from vae.data import load_splits
@@ -74,12 +76,10 @@ class Efficiency:
 
 
 def time_our_epochs(config: TrialConfig, splits, epochs: int) -> list[float]:
-    from vae.tf_runtime import tf
-
     from vae.fit import trainer_for
 
     trainer = trainer_for(config, splits.image_shape, len(splits.train))
-    images = tf.constant(splits.train)
+    images = splits.train
     trainer.run_epoch(images)  # warm-up: trace and compile
     seconds = []
     for _ in range(epochs):
@@ -92,7 +92,8 @@ def time_our_epochs(config: TrialConfig, splits, epochs: int) -> list[float]:
 def time_reference_epochs(config: TrialConfig, splits, epochs: int) -> list[float]:
     from benchmarks.reference import train_reference
 
-    _, stamps = train_reference(config.model_copy(update={"epochs": epochs + 1}), splits.train, time.perf_counter)
+    _, stamps = train_reference(config.model_copy(update={"epochs": epochs + 1}), np.asarray(splits.train),
+                                time.perf_counter)
     return [later - earlier for earlier, later in zip(stamps[:-1], stamps[1:])]
 
 

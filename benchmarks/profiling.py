@@ -96,7 +96,7 @@ def read_xplane(logdir: Path, wall_ms: float, top: int = 8) -> Profile:
 
 def profile_both(arch: str, workdir: Path, epochs_before: int = 2) -> dict[str, Profile]:
     """One steady-state training epoch of ours (`Trainer.run_epoch`) and of the reference (one more `fit` epoch)."""
-    from vae.tf_runtime import tf
+    import numpy as np
 
     from benchmarks.reference import build_reference
     from vae.config import TrialConfig
@@ -106,13 +106,13 @@ def profile_both(arch: str, workdir: Path, epochs_before: int = 2) -> dict[str, 
     config = TrialConfig(arch=arch)
     splits = load_splits(config)
     trainer = trainer_for(config, splits.image_shape, len(splits.train))
-    images = tf.constant(splits.train)
+    images, train = splits.train, np.asarray(splits.train)
     for _ in range(epochs_before):
         trainer.run_epoch(images)
     results = {"ours": profile_call(lambda: trainer.run_epoch(images), workdir / f"{arch}-ours")}
     reference = build_reference(config, splits.image_shape)
-    reference.fit(splits.train, epochs=epochs_before, batch_size=config.batch_size, verbose=0)
+    reference.fit(train, epochs=epochs_before, batch_size=config.batch_size, verbose=0)
     results["reference (incl. Keras' per-fit data set-up)"] = profile_call(
-        lambda: reference.fit(splits.train, epochs=1, batch_size=config.batch_size, verbose=0),
+        lambda: reference.fit(train, epochs=1, batch_size=config.batch_size, verbose=0),
         workdir / f"{arch}-reference")
     return results

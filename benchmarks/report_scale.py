@@ -180,11 +180,11 @@ def markdown(runs: list[Run], machine: str, date: str, load: tuple[float, float,
     return "\n".join(lines + ["", END])
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this section's block in `path` (appended at the end the first time)."""
+def write_section(path: Path, text: str, start: str = START, end: str = END) -> None:
+    """Replace the block between the markers `start` and `end` in `path` (appended at the end the first time)."""
     current = path.read_text() if path.exists() else ""
-    if START in current and END in current:
-        current = current[:current.index(START)] + text + current[current.index(END) + len(END):]
+    if start in current and end in current:
+        current = current[:current.index(start)] + text + current[current.index(end) + len(end):]
     else:
         current = current.rstrip("\n") + "\n\n" + text + "\n"
     path.write_text(current)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 
 from benchmarks.machine import median
 from vae.config import TrialConfig
@@ -75,7 +76,7 @@ def run_reference(config: TrialConfig, splits: Splits) -> Run:
     from vae.evaluate import Evaluator
 
     started = time.perf_counter()
-    model, stamps = train_reference(config, splits.train, time.perf_counter)
+    model, stamps = train_reference(config, np.asarray(splits.train), time.perf_counter)
     rate, first = steady_rate(started, stamps, examples_per_epoch(config, splits))
     evaluator = Evaluator(to_vae(model, config, splits.image_shape))
     metrics, _ = evaluator.full(splits.test, config.iwae_samples, config.seed)

@@ -38,9 +38,11 @@ class TrialResult:
     kl: float | None = _test()
     nelbo: float | None = _test()
     iwae_nll: float | None = _test()
+    iwae_nll_se: float | None = _test()  # standard error over the images it was computed on (iwae_examples)
     kl_per_dim: list[float] | None = _test()
     active_units: int | None = _test()
     mutual_info: float | None = _test()
+    mutual_info_se: float | None = _test()
     recon_diversity: float | None = _test()
     sharpness: float | None = _test()
     # sample quality of decoded N(0, I) draws (vae.quality, docs/samples.md), in the features `sample_features` names
@@ -56,6 +58,10 @@ class TrialResult:
     effective_beta: float | None = _figure()
     train_seconds: float | None = _figure()
     eval_seconds: float | None = _figure()
+    eval_cpu_seconds: float | None = _figure()  # CPU seconds of this process (all threads): load-independent
+    epoch_seconds: float | None = _figure()  # the fastest epoch's training pass, validation excluded
+    epoch_cpu_seconds: float | None = _figure()
+    iwae_examples: int | None = _figure()  # test images of iwae_nll and mutual_info (a seeded subsample)
     epochs_run: int | None = _figure()
     examples_per_second: float | None = _figure()
     sample_metrics_seconds: float | None = _figure()

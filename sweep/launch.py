@@ -20,15 +20,10 @@ from typing import Any, Sequence
 
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, run_main
 from sweep.cli import config_path, quiet_logging
+from sweep.workers import resolve_workers
 from sweep.config import SweepConfig, load_config
 from vae.config import TrialConfig, deep_merge, parse_overrides
 from common.errors import UserError
-
-# Memory budgeted per worker process: the per-process bound the default sweep is held to (its workers' measured
-# peaks, TensorFlow + the cached compiled models + the chunked IWAE evaluation, stay below it: BENCHMARKS.md);
-# `--workers auto` starts no more workers than the available memory holds at this size.
-WORKER_MEMORY_BYTES = 2 * 2**30
-
 
 def workers_arg(text: str) -> int | str:
     """`--workers`: a positive number of worker processes, or `auto`."""
@@ -41,23 +36,6 @@ def workers_arg(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
     return value
-
-
-def auto_workers(cores: int, available_bytes: int, per_worker_bytes: int = WORKER_MEMORY_BYTES) -> int:
-    """One worker per core, fewer if their memory would not fit in what is available (at least one)."""
-    return max(1, min(cores, available_bytes // per_worker_bytes))
-
-
-def available_memory() -> int:
-    """Bytes the kernel reports as available for new processes (`MemAvailable`), else the free pages."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def parse_args(argv: Sequence[str] | None, prog: str = "python -m sweep.launch", description: str | None = None):
@@ -106,12 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        workers = args.workers
-        if workers == "auto":
-            from common.machine import usable_cores
-
-            workers = auto_workers(usable_cores(), available_memory())
-        return sweep(launch_config(args), report=not args.no_report, workers=workers, republish=args.republish)
+        return sweep(launch_config(args), report=not args.no_report, workers=args.workers,
+                     republish=args.republish)
 
     command = shlex.join(["python", "-m", "sweep.launch", *(sys.argv[1:] if argv is None else argv)])
     return run_main(body, on_interrupt="interrupted: finished trials are kept and the running ones re-queued; "
@@ -169,10 +143,10 @@ def check_datasets(config: SweepConfig) -> None:
         check_data(trial)
 
 
-def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish: bool = False) -> int:
-    """Run this launcher's share of the study (with `workers` processes, or one per trial left if fewer), then the
-    results table and report. The report of a study that had already finished goes to W&B again only if
-    `republish`."""
+def sweep(config: SweepConfig, report: bool = True, workers: int | str = 1, republish: bool = False) -> int:
+    """Run this launcher's share of the study (with `workers` processes or `auto`, and never more than trials
+    left), then the results table and report. The report of a study that had already finished goes to W&B again
+    only if `republish`."""
     quiet_logging()
     from sweep.objective import Objective
     from sweep.pool import run_sweep
@@ -186,6 +160,7 @@ def sweep(config: SweepConfig, report: bool = True, workers: int = 1, republish:
     url = resolve_url(config)
     study, storage = open_study(config, url)
     root = prepare_out(config)
+    workers = resolve_workers(workers, config)
     total = planned_trials(config)
     done = len(counted(study))
     left = max(0, total - done)

@@ -18,7 +18,6 @@ from common.results import TrialResult
 from common.wandb_adapter import read_run
 from conftest import REPO, assert_one_line_error, run_cli, run_in_process
 from sweep.config import load_config
-from sweep.launch import auto_workers, available_memory
 from vae.config import parse_overrides
 
 TRIAL_ATTRS = set(TrialResult().stored()) | {
@@ -161,7 +160,10 @@ def test_relaunching_a_finished_study_runs_nothing_and_logs_no_second_report_run
     assert again.returncode == 0, again.stderr[-2000:]
     assert (f"study 'smoke' had already finished ({len(before)} of {len(before)} trials): nothing to run; its "
             "report is rewritten, not logged to W&B again (--republish logs it)") in again.stdout
-    chosen = auto_workers(usable_cores(), available_memory())  # --workers auto, as a user launches by default
+    said = [line for line in again.stdout.splitlines() if line.startswith("--workers auto: ")]  # the default
+    assert len(said) == 1 and "GB available ÷" in said[0] and "estimated per worker: largest trial" in said[0]
+    chosen = int(said[0].split()[2])
+    assert 1 <= chosen <= usable_cores()
     assert "; 1 worker" + (f" (not {chosen}: 0 trials left);" if chosen > 1 else ";") in again.stdout
     assert {t.number: (t.state.name, t.value) for t in trials_of(out, "smoke")} == before
     assert report.stat().st_mtime_ns > written and "W&B: report run" not in again.stdout

@@ -65,3 +65,31 @@ def test_sharpness_matches_per_image_laplace_and_detects_blur():
     assert metrics.sharpness(blurred, images) < 0.2
     assert metrics.sharpness(np.full_like(images, 0.3), images) == pytest.approx(0.0)
     assert metrics.sharpness(images[..., 0], images[..., 0]) == pytest.approx(1.0)  # (n, h, w) accepted
+
+
+def test_standard_error_is_scipys_sem():
+    values = np.random.default_rng(5).normal(3.0, 2.0, 37)
+    assert metrics.standard_error(values) == pytest.approx(stats.sem(values), rel=1e-12)
+    assert metrics.standard_error([1.0, 3.0]) == pytest.approx(1.0)  # sd √2, ÷ √2
+    assert np.isnan(metrics.standard_error([4.0]))
+
+
+def test_mutual_info_terms_average_to_the_estimate():
+    rng = np.random.default_rng(6)
+    mean, logvar = rng.normal(size=(300, 3)), rng.normal(-1.0, 0.3, size=(300, 3))
+    terms = metrics.mutual_info_terms(mean, logvar, seed=4, chunk=7)
+    assert terms.shape == (300,)
+    np.testing.assert_array_equal(terms, metrics.mutual_info_terms(mean, logvar, seed=4))  # chunking: same values
+    assert metrics.mutual_info(mean, logvar, seed=4) == pytest.approx(terms.mean(), rel=1e-12)
+
+
+def test_recon_stats_over_uneven_batches_equal_the_whole_arrays():
+    rng = np.random.default_rng(7)
+    images = rng.random((103, 6, 6, 2))
+    recons = 0.3 * images + 0.1 * rng.random(images.shape)
+    stats_ = metrics.ReconStats()
+    for start, stop in ((0, 50), (50, 51), (51, 103)):
+        stats_.add(recons[start:stop], images[start:stop])
+    whole_diversity = np.var(recons, axis=0).mean() / np.var(images, axis=0).mean()
+    assert stats_.recon_diversity() == pytest.approx(whole_diversity, rel=1e-12)
+    assert stats_.sharpness() == pytest.approx(metrics.sharpness(recons, images), rel=1e-12)

@@ -47,7 +47,7 @@ def test_a_loaded_model_reproduces_the_recorded_test_metrics(trained):
         model, config = load(folder)
         assert config == TrialConfig(**RUNS[name])
         splits = data.load_splits(config)
-        again, _ = Evaluator(model).full(splits.test, config.iwae_samples, config.seed)
+        again, _ = Evaluator(model).full(splits.test, config.iwae_samples, config.seed, config.eval_limit)
         for key, value in again.items():
             if value is None:
                 assert recorded[key] is None, key

@@ -51,6 +51,7 @@ class TrialConfig(BaseModel):
     seed: int = 0
     # evaluation and artifacts
     iwae_samples: int = Field(100, ge=1)
+    eval_examples: int | Literal["all"] = 1000  # test images of iwae_nll and mutual_info (a seeded subsample)
     sample_metrics: bool = True  # sample_kid, sample_fd_cnn, sample_coverage (vae.quality)
     save_model: bool = True  # encoder.keras, decoder.keras, config.json, model.json in the artifact folder
 
@@ -68,8 +69,33 @@ class TrialConfig(BaseModel):
             raise ValueError("must be a non-empty list of positive integers")
         return value
 
+    @field_validator("eval_examples", mode="before")
+    @classmethod
+    def _count_or_all(cls, value: Any) -> Any:
+        if value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError("must be a number of test images >= 1, or all")
+
     def flat(self) -> dict[str, Any]:
         return self.model_dump()
+
+    @property
+    def eval_limit(self) -> int | None:
+        """`eval_examples` as a number of images, None for the whole test split."""
+        return None if self.eval_examples == "all" else self.eval_examples
+
+
+# Keys whose values live in variables or outside the compiled functions: changing them needs no new trace (vae.fit).
+VALUE_ONLY_KEYS = ("beta", "reduction", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
+                   "iwae_samples", "eval_examples", "dataset", "val_fraction", "test_fraction", "sample_metrics",
+                   "save_model")
+
+
+def traced_structure(config: TrialConfig) -> tuple:
+    """The config's part of what vae.fit's compiled functions depend on (the data's shape is the other part)."""
+    flat = {key: value for key, value in config.flat().items() if key not in VALUE_ONLY_KEYS}
+    flat["binarize"] = flat["binarize"] == "dynamic"  # static binarization only changes the data
+    return tuple(sorted((key, tuple(value) if isinstance(value, list) else value) for key, value in flat.items()))
 
 
 def format_validation_error(error: ValidationError, source: str = "config") -> str:

@@ -1,8 +1,9 @@
 """The training loop: one compiled call per epoch over the training images held in memory, one hook per epoch.
 
 Why it looks like this (each choice measured against its alternatives: BENCHMARKS.md):
-- the training images are one resident tensor; each epoch draws a shuffled permutation and gathers the batches
-  inside the compiled epoch function: no tf.data threads competing for the cores, no per-step Python;
+- each epoch draws a shuffled permutation inside the compiled epoch function, and each step takes its batch from
+  the data as stored (`vae.data.Part`: uint8 rows gathered and scaled in numpy, one `tf.numpy_function` call):
+  no tf.data threads competing for the cores, and no copy of the training images in TensorFlow;
 - the step is XLA-compiled for `mlp` (fused elementwise work around the matmuls). For `conv` it runs on
   TensorFlow's oneDNN kernels and only the optimizer update is XLA-compiled: XLA:CPU's convolutions are slower
   than oneDNN's, and a whole epoch inside one XLA computation is slower still (XLA:CPU's while loop);
@@ -20,26 +21,21 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from vae.tf_runtime import keras, tf
 
-from vae.config import TrialConfig
-from vae.data import Splits
+from vae.config import TrialConfig, traced_structure
+from vae.data import Part, Splits
 from vae.evaluate import Evaluator
 from common.errors import NonFiniteLoss
 from common.results import EPOCH, TRAIN_KL, TRAIN_LOSS, TRAIN_RECON
+from vae.memory import CACHE_SIZE
 from vae.model import VAE
 
 EpochHook = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's history row)
 
 XLA_STEP = {"mlp": True, "linear": True, "conv": False}  # per arch: whole step in XLA, else oneDNN kernels + XLA optimizer update
-# Keys whose values live in variables or outside the compiled functions: changing them needs no new trace.
-VALUE_ONLY_KEYS = ("beta", "reduction", "learning_rate", "seed", "epochs", "kl_warmup_epochs", "gaussian_sigma",
-                   "iwae_samples", "dataset", "val_fraction", "test_fraction", "sample_metrics",
-                   "save_model")
-# Enough for every structure of the default sweep (6): a dropped Trainer leaves resident memory behind, so
-# rebuilding evicted structures (a grid cycles through them once per beta) grew a one-process sweep past its
-# memory bound; keeping them costs less.
-CACHE_SIZE = 12
 ORDER_SEED_OFFSET = 104_729  # the data-order random stream is seeded apart from the model's sampling stream
 
 
@@ -51,14 +47,12 @@ class Fitted:
     train_seconds: float  # the whole loop: training epochs and the per-epoch validation
     examples_seen: int
     epoch_seconds: list[float]  # each epoch's training pass alone (no validation)
+    epoch_cpu_seconds: list[float]  # the same passes in CPU seconds of this process (all threads)
 
 
 def structure_key(config: TrialConfig, image_shape: tuple[int, ...], num_train: int) -> tuple:
     """Everything the traced graphs depend on; any config key not known to be value-only counts."""
-    flat = {key: value for key, value in config.flat().items() if key not in VALUE_ONLY_KEYS}
-    flat["binarize"] = flat["binarize"] == "dynamic"  # static binarization only changes the data
-    frozen = tuple(sorted((key, tuple(value) if isinstance(value, list) else value) for key, value in flat.items()))
-    return frozen, tuple(image_shape), num_train
+    return traced_structure(config), tuple(image_shape), num_train
 
 
 def build_model(config: TrialConfig, image_shape: tuple[int, ...]) -> VAE:
@@ -77,17 +71,25 @@ class Trainer:
 
     def __init__(self, config: TrialConfig, image_shape: tuple[int, ...], num_train: int):
         self.model = build_model(config, image_shape)
+        self.num_train = num_train
         self.batch_size = min(config.batch_size, num_train)
         self.steps = max(1, num_train // config.batch_size)
         self.order_seed = keras.random.SeedGenerator(config.seed + ORDER_SEED_OFFSET)
         self._step = tf.function(self.model.train_step, jit_compile=XLA_STEP[config.arch], autograph=False)
         self._epoch = tf.function(self._epoch_body)
+        self.feeding: Part | None = None  # the training part during `run_epoch`
         self.evaluator = Evaluator(self.model)
 
-    def _epoch_body(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        order = keras.random.shuffle(tf.range(tf.shape(images)[0]), seed=self.order_seed)
+    def batch(self, positions: np.ndarray) -> np.ndarray:
+        """The training images at `positions` of the part being fed, as float32 (called by the compiled epoch)."""
+        return self.feeding[positions]
+
+    def _epoch_body(self) -> dict[str, tf.Tensor]:
+        order = keras.random.shuffle(tf.range(self.num_train), seed=self.order_seed)
         for step in tf.range(self.steps):
-            batch = tf.gather(images, order[step * self.batch_size:(step + 1) * self.batch_size])
+            batch = tf.numpy_function(self.batch, [order[step * self.batch_size:(step + 1) * self.batch_size]],
+                                      tf.float32)
+            batch.set_shape((self.batch_size, *self.model.image_shape))
             if self.model.is_vae:  # ε drawn by TensorFlow's kernel, outside the XLA step (see VAE.train_step)
                 shape = (self.batch_size, self.model.config.latent_dim)
                 batch = (batch, keras.random.normal(shape, seed=self.model.seed_generator))
@@ -109,10 +111,14 @@ class Trainer:
         self.order_seed.state.assign(keras.random.SeedGenerator(config.seed + ORDER_SEED_OFFSET).state.value)
         return True
 
-    def run_epoch(self, images: tf.Tensor) -> dict[str, float]:
+    def run_epoch(self, images: Part) -> dict[str, float]:
         for tracker in self.model.trackers.values():
             tracker.reset_state()
-        return {name: float(value) for name, value in self._epoch(images).items()}
+        self.feeding = images
+        try:
+            return {name: float(value) for name, value in self._epoch().items()}
+        finally:
+            self.feeding = None  # a cached trainer does not keep a finished trial's data alive
 
 
 _trainers: collections.OrderedDict[tuple, Trainer] = collections.OrderedDict()
@@ -132,16 +138,18 @@ def trainer_for(config: TrialConfig, image_shape: tuple[int, ...], num_train: in
 
 def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, verbose: int = 0) -> Fitted:
     trainer = trainer_for(config, splits.image_shape, len(splits.train))
-    model, images = trainer.model, tf.constant(splits.train)
+    model, images = trainer.model, splits.train
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
+    epoch_cpu_seconds: list[float] = []
     started = time.perf_counter()
     for epoch in range(config.epochs):
         if config.kl_warmup_epochs:
             model.kl_weight.assign(config.beta * min(1.0, epoch / config.kl_warmup_epochs))
-        epoch_started = time.perf_counter()
+        epoch_started, cpu_started = time.perf_counter(), time.process_time()
         logs = trainer.run_epoch(images)
         epoch_seconds.append(time.perf_counter() - epoch_started)
+        epoch_cpu_seconds.append(time.process_time() - cpu_started)
         if not all(math.isfinite(logs[name]) for name in ("loss", "recon", "kl")):
             raise NonFiniteLoss(f"non-finite training loss at epoch {epoch}: loss={logs['loss']}, "
                                 f"recon={logs['recon']}, kl={logs['kl']}")
@@ -155,7 +163,7 @@ def fit(config: TrialConfig, splits: Splits, on_epoch: EpochHook | None = None, 
             on_epoch(epoch, row)
     train_seconds = time.perf_counter() - started
     examples_seen = len(history) * trainer.steps * trainer.batch_size
-    return Fitted(model, trainer.evaluator, history, train_seconds, examples_seen, epoch_seconds)
+    return Fitted(model, trainer.evaluator, history, train_seconds, examples_seen, epoch_seconds, epoch_cpu_seconds)
 
 
 def clear_cache() -> None:

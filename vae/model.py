@@ -116,9 +116,10 @@ class VAE(keras.Model):
         epsilon = keras.random.normal(tf.stack([num_samples, batch, latent_dim]), seed=self.seed_generator)
         z = losses.reparameterize(mean[None], logvar[None], epsilon)  # (k, b, d)
         logits = self.decoder(tf.reshape(z, (-1, latent_dim)))
-        x_repeated = tf.repeat(x[None], num_samples, axis=0)  # (k, b, h, w, c)
-        x_repeated = tf.reshape(x_repeated, tf.concat([[-1], tf.shape(x)[1:]], axis=0))
-        log_px = -tf.reshape(losses.reduce_pixels(self.recon_nll(x_repeated, logits), "sum"), (num_samples, -1))
+        logits = tf.reshape(logits, tf.concat([[num_samples], tf.shape(x)], axis=0))  # (k, b, h, w, c)
+        # One sample index at a time: the per-pixel NLL never exists for all k × b images at once.
+        log_px = -tf.map_fn(lambda sample: losses.reduce_pixels(self.recon_nll(x, sample), "sum"), logits,
+                            fn_output_signature=x.dtype)
         log_pz = losses.gaussian_log_density(z, tf.zeros_like(z), tf.zeros_like(z))
         log_qz = losses.gaussian_log_density(z, mean[None], logvar[None])
         return log_px + log_pz - log_qz

@@ -32,6 +32,7 @@ FEATURES = f"{classifier.ARCHITECTURE}, features scaled to unit mean square; KID
 MAX_SAMPLES = 2_000
 SUBSETS = 20  # half-size subsets for the sampling spread
 SAMPLE_SEED_OFFSET = 7_919  # the prior draws for the metrics have their own stream, apart from training's
+REFERENCES_KEPT = 4  # dataset splits whose classifier and test statistics a process keeps
 SKIP_KEY = "sample_quality_skipped"  # common.results.TrialResult: why the sample metrics are missing
 
 
@@ -106,11 +107,16 @@ def single_threaded_blas():
     return threadpool_limits(1, user_api="blas")
 
 
-def grey_splits(config: TrialConfig, splits: data.Splits) -> data.Splits:
-    """The images the classifier and the metrics see: the trial's own splits, without binarization."""
-    if config.binarize == "none":
-        return splits
-    return data.load_splits(config.model_copy(update={"binarize": "none"}))
+def grey_splits(splits: data.Splits) -> data.Splits:
+    """The images the classifier and the metrics see: the trial's own splits without binarization (index views of
+    the stored data: indexing one gives float32 in [0, 1])."""
+    return splits.unbinarized()
+
+
+def mean_image(part: data.Part, chunk: int = data.CHUNK_ROWS) -> np.ndarray:
+    """The average image of a split, read a chunk of rows at a time (no float copy of the whole split)."""
+    total = sum(part[start:start + chunk].astype(np.float64).sum(axis=0) for start in range(0, len(part), chunk))
+    return (total / len(part)).astype(np.float32)
 
 
 def _subsample(count: int, limit: int, seed: int) -> np.ndarray:
@@ -155,7 +161,7 @@ def make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifie
                                     {"feature_scale": scale})
     ref = assemble(trained, grey, num_classes, seed, raw)
     held = _subsample(len(grey.val), MAX_SAMPLES, seed + 1)
-    rungs = ladder.rung_images(grey.val[held], grey.val_labels[held], grey.train.mean(axis=0))
+    rungs = ladder.rung_images(grey.val[held], grey.val_labels[held], mean_image(grey.train))
     with single_threaded_blas():
         scores = [ref.score(ref.features(rungs[name]), seed) for name in ladder.RUNGS]
     extras = {"feature_scale": scale, "ladder_kid": np.array([score["kid"] for score in scores]),
@@ -191,10 +197,10 @@ def reference(config: TrialConfig, splits: data.Splits) -> Reference:
     key = split_key(config)
     text = json.dumps(key, sort_keys=True)
     if text not in _REFERENCES:
-        grey = grey_splits(config, splits)
+        grey = grey_splits(splits)
         classes, seed = num_classes(grey), config.seed + SAMPLE_SEED_OFFSET
         trained = classifier.load_or_train(key, lambda: make(grey, classes, seed))
-        if len(_REFERENCES) >= 4:
+        if len(_REFERENCES) >= REFERENCES_KEPT:
             _REFERENCES.pop(next(iter(_REFERENCES)))
         _REFERENCES[text] = assemble(trained, grey, classes, seed)
     return _REFERENCES[text]

@@ -43,13 +43,17 @@ def run(config: TrialConfig, out_dir: str | Path | None = None, on_epoch: EpochH
         from vae import saving  # before evaluation draws from the model's random state (restored on load)
 
         saving.save(fitted.model, Path(out_dir))
-    evaluation_started = time.perf_counter()
-    test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed)
+    evaluation_started, cpu_started = time.perf_counter(), time.process_time()
+    test_metrics, recon_images = fitted.evaluator.full(splits.test, config.iwae_samples, config.seed,
+                                                       config.eval_limit)
     result = TrialResult(
         **test_metrics,
         effective_beta=effective_beta(config.beta, config.reduction, splits.num_pixels),
         train_seconds=fitted.train_seconds,
         eval_seconds=time.perf_counter() - evaluation_started,  # test metrics incl. IWAE
+        eval_cpu_seconds=time.process_time() - cpu_started,
+        epoch_seconds=min(fitted.epoch_seconds),
+        epoch_cpu_seconds=min(fitted.epoch_cpu_seconds),
         epochs_run=len(fitted.history),
         examples_per_second=fitted.examples_seen / fitted.train_seconds,
         **sample_quality(config, fitted.model, splits),
@@ -119,6 +123,8 @@ def describe_keys() -> str:
             allowed = " | ".join(get_args(field.annotation))
         elif name == "dataset":
             allowed = " | ".join(DATASETS) + " | npz:PATH"
+        elif name == "eval_examples":
+            allowed = "int >= 1 | all"
         else:
             kind = field.annotation.__name__ if isinstance(field.annotation, type) else str(field.annotation)
             limits = [f"{sign} {getattr(item, attr)}" for item in field.metadata
