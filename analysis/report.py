@@ -5,9 +5,9 @@
 Writes into DIR: `overregularization.ipynb`/`.html`, `kl_per_dim.ipynb`/`.html`, `samples.ipynb`/`.html`
 (executed with nbclient on python3 kernels, no Jupyter server, side by side as the cores allow; HTML without code
 cells, figures embedded as PNG), `summary.csv` (one row per trial: parameters, metrics, status, evidence) and
-`collapse_boundary.csv` (where collapse begins, one row per group: analysis.boundary); the notebooks add
+`collapse_boundary.csv` (where collapse begins, one row per group: analysis.findings.boundary); the notebooks add
 `configurations.csv` (one row per configuration, seeds aggregated), `kl_per_dim.csv` (every trial's sorted
-per-dimension KL) and `staircase.csv` (where each latent unit switches off, `analysis.staircase`), the full
+per-dimension KL) and `staircase.csv` (where each latent unit switches off, `analysis.findings.staircase`), the full
 versions of the tables and heatmap they show truncated. DIR defaults to
 `<db folder>/<study>/report` for an SQLite storage (next to the trial artifacts), else `reports/<study>`. The
 storage may also be an Optuna journal file (`JournalFileBackend`), given as its path. `--wandb` also logs the report
@@ -30,8 +30,8 @@ from typing import Sequence
 import pandas as pd
 
 from common.collapse import Thresholds
-from analysis.boundary import CSV_NAME as BOUNDARY_CSV, write_csv as write_boundary_csv
-from analysis.load import DEFAULT_STORAGE, is_journal_file, load
+from analysis.findings.boundary import CSV_NAME as BOUNDARY_CSV, write_csv as write_boundary_csv
+from analysis.read.load import DEFAULT_STORAGE, is_journal_file, load
 from analysis.notebooks import NOTEBOOKS, STORAGE_ENV, Source
 from common.cli import EXIT_INCOMPLETE, EXIT_OK, OneLineParser, child_env, first_line, run_main
 from common.results import LADDER_KEYS, METRICS_FILE
@@ -176,7 +176,7 @@ def to_html(notebook) -> str:
 
 
 def build(args: argparse.Namespace) -> tuple[Path, str]:
-    from analysis.narrative import headline
+    from analysis.show.narrative import headline
 
     thresholds = Thresholds(recon_diversity_collapsed=args.diversity_threshold,
                             partial_fraction=args.partial_fraction)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.boundary import CSV_NAME as BOUNDARY_CSV
+from analysis.findings.boundary import CSV_NAME as BOUNDARY_CSV
 from analysis.notebooks import NOTEBOOKS
 from sweep.tracking import Tracker
 
@@ -101,7 +101,7 @@ def publish(report_dir: str | Path, study: str, tracker: Tracker) -> str | None:
     try:
         media: dict[str, Any] = {"summary": summary_table(report_dir / "summary.csv")}
         boundary = report_dir / BOUNDARY_CSV
-        if boundary.is_file():  # where collapse begins, per group (analysis.boundary)
+        if boundary.is_file():  # where collapse begins, per group (analysis.findings.boundary)
             media["collapse_boundary"] = wandb.Table(dataframe=pd.read_csv(boundary))
         for figure in report_figures(report_dir):
             media[f"figures/{figure.key}"] = wandb.Image(Image.open(io.BytesIO(figure.png)), caption=figure.caption)

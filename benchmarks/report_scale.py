@@ -1,4 +1,4 @@
-"""The report at the scale of real searches: `python -m analysis.report` on synthetic studies (analysis.synthetic).
+"""The report at the scale of real searches: `python -m analysis.report` on synthetic studies (analysis.read.synthetic).
 
 Cases: 500 trials in SQLite, 5,000 trials in an Optuna journal file and (full run) in SQLite, 500 on PostgreSQL
 (a throw-away server from tests/postgres_server.py, when the server binaries are installed) and a few hundred
@@ -73,7 +73,7 @@ def html_mb(out: Path) -> float:
 
 
 def _sqlite(folder: Path, trials: int) -> tuple[list[str], float]:
-    from analysis import synthetic
+    from analysis.read import synthetic
 
     start = time.perf_counter()
     path = folder / f"s{trials}.db"
@@ -86,7 +86,7 @@ def _journal(folder: Path, trials: int) -> tuple[list[str], float]:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from analysis import synthetic
+    from analysis.read import synthetic
 
     start = time.perf_counter()
     path = folder / f"j{trials}.log"
@@ -96,7 +96,7 @@ def _journal(folder: Path, trials: int) -> tuple[list[str], float]:
 
 
 def _wandb(folder: Path, runs: int) -> tuple[list[str], float]:
-    from analysis import synthetic
+    from analysis.read import synthetic
 
     start = time.perf_counter()
     target = synthetic.write_wandb_runs(folder / "wandb-runs", runs)
@@ -121,7 +121,7 @@ def run_postgres(trials: int, log) -> Run | None:
         from postgres_server import postgres_server
     except ImportError:
         return None
-    from analysis import synthetic
+    from analysis.read import synthetic
 
     try:
         with postgres_server() as url, tempfile.TemporaryDirectory(prefix="vae-bench-report-") as tmp:
@@ -157,7 +157,7 @@ def measure_all(quick: bool, log, progress=lambda runs: None) -> list[Run]:
 
 def markdown(runs: list[Run], machine: str, date: str, load: tuple[float, float, float] | None = None) -> str:
     lines = [START, "", "## Report at scale (generated)", "",
-             f"`python -m analysis.report` on synthetic studies (`analysis.synthetic`), one run per row: wall and "
+             f"`python -m analysis.report` on synthetic studies (`analysis.read.synthetic`), one run per row: wall and "
              f"CPU time of the whole command, peak RSS of the notebook kernels and of the report process, the larger "
              f"HTML page. Limits: ≤ 60 s (500 trials) / ≤ 120 s (5,000), ≤ 2 GiB, HTML ≤ 10 MB. Build: writing the "
              f"trials with Optuna (no training). Machine: {machine}; {date}."

@@ -10,7 +10,7 @@
   and the largest working β (outside it every run agrees); the estimate is its geometric mean.
 - `above` / `below`: no collapsed run (the boundary is above the largest β tried) or no working run (below the
   smallest); `unordered`: collapse does not become more likely with β; `none`: no runs.
-Used by the adaptive search (`sweep.bisection`) and by the report (`analysis.boundary`).
+Used by the adaptive search (`sweep.bisection`) and by the report (`analysis.findings.boundary`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A test metric `m` (docs/metrics.md) is stored as `test/m`, a run figure or note under its own name. The same
 mapping fills the Optuna user attrs (`sweep.objective`), the W&B summary (`sweep.tracking`) and `metrics.json`
-(plain names), and reads any of them back (`TrialResult.from_stored`, used by `analysis.frame`), studies written
+(plain names), and reads any of them back (`TrialResult.from_stored`, used by `analysis.read.frame`), studies written
 before this record existed included. The keys the sweep adds around a result (config, artifact folder, W&B run,
 why a trial failed or was re-run) are defined here too, once.
 """

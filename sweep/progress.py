@@ -144,4 +144,4 @@ def results_table(study: optuna.Study, max_rows: int = 60) -> None:
     console = Console(width=max(width, sum(widths) + len(widths) - 1))  # wider than the terminal rather than cut
     console.print(table)
     if len(ordered) > max_rows:
-        console.print(f"... {len(ordered) - max_rows} more trials (analysis.load.trials(storage, study))")
+        console.print(f"... {len(ordered) - max_rows} more trials (analysis.read.load.trials(storage, study))")

@@ -1,10 +1,10 @@
-"""analysis.axes: log ticks at the swept values (thinned to fit), and stacks of runs at the same spot."""
+"""analysis.show.axes: log ticks at the swept values (thinned to fit), and stacks of runs at the same spot."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from analysis.axes import log_ticks, stacks, tick_label
+from analysis.show.axes import log_ticks, stacks, tick_label
 
 
 def test_ticks_are_swept_values_thinned_to_the_room_available():

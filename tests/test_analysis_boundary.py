@@ -1,5 +1,5 @@
-"""analysis.boundary and analysis.effective_beta: collapse_boundary.csv on the no-active-unit criterion, with known
-answers from hand-made runs; the mean-vs-sum checks of the effective-β law."""
+"""analysis.findings.boundary and analysis.findings.effective_beta: collapse_boundary.csv on the no-active-unit
+criterion, with known answers from hand-made runs; the mean-vs-sum checks of the effective-β law."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from analysis import boundary
-from analysis.effective_beta import pair_findings, pairs
+from analysis.findings import boundary
+from analysis.findings.effective_beta import pair_findings, pairs
 
 PIXELS = 784
 

@@ -1,4 +1,4 @@
-"""analysis.diagnose: the collapse flag and its evidence on rows with known answers."""
+"""analysis.read.diagnose: the collapse flag and its evidence on rows with known answers."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.diagnose import diagnose, diagnose_row
+from analysis.read.diagnose import diagnose, diagnose_row
 from common.collapse import Thresholds
 
 

@@ -1,4 +1,4 @@
-"""analysis.figures: every figure function renders, on the full test study and on awkward subsets."""
+"""analysis.show.figures: every figure function renders, on the full test study and on awkward subsets."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 from analysis_fixtures import make_study
 from matplotlib.figure import Figure
 
-from analysis import figures
-from analysis.images import load_reconstructions, pick_runs
-from analysis.load import trials
-from analysis.tables import kl_matrix
+from analysis.show import figures
+from analysis.show.images import load_reconstructions, pick_runs
+from analysis.read.load import trials
+from analysis.show.tables import kl_matrix
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""analysis.load: a real SQLite Optuna study and real offline W&B run files."""
+"""analysis.read.load: a real SQLite Optuna study and real offline W&B run files."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import optuna
 import pytest
 from analysis_fixtures import EXPECTED, LATENT, PIXELS, STUDY, make_study, wandb_trials, write_wandb_runs
 
-from analysis.load import from_wandb_dir, load, trials
+from analysis.read.load import from_wandb_dir, load, trials
 from common.errors import UserError
 
 

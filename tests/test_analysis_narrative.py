@@ -1,11 +1,11 @@
-"""analysis.narrative: the report's text follows the data (counts, thresholds, caveats)."""
+"""analysis.show.narrative: the report's text follows the data (counts, thresholds, caveats)."""
 from __future__ import annotations
 
 import pytest
 from analysis_fixtures import EXPECTED, PIXELS, make_study
 
-from analysis import narrative
-from analysis.load import trials
+from analysis.show import narrative
+from analysis.read.load import trials
 
 ALL_TEXT = (narrative.overview, narrative.collapse_findings, narrative.why_overregularization,
             narrative.regularization_check, narrative.blur_comparison, narrative.kl_per_dim_findings)

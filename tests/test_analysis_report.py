@@ -160,7 +160,7 @@ def test_no_tensorflow_and_no_secrets(tmp_path):
 
     from analysis_fixtures import ROOT, env
 
-    code = ("import sys, analysis.report, analysis.load, analysis.figures, analysis.narrative\n"
+    code = ("import sys, analysis.report, analysis.read.load, analysis.show.figures, analysis.show.narrative\n"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path)).returncode == 0
 

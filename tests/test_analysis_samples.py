@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import beta_claim, sample_figures, sample_findings, sample_tables, samples
-from analysis.frame import TrialRecord, build_frame
+from analysis.findings import beta_claim, samples
+from analysis.show import sample_figures, sample_narrative, sample_tables
+from analysis.read.frame import TrialRecord, build_frame
 from analysis.numbers import THIN
 from vae import ladder
 
@@ -88,7 +89,7 @@ def test_the_ae_is_compared_like_with_like(frame):
     assert "the AE of this arch (the same latent size), decoding z ~ N(0, I), scores KID 900 ± 10: worse than β=1" \
            in lines[-1]
     assert "scores KID 200 ± 10: better than β=1" in [line for line in lines if "arch=conv" in line][-1]
-    ae = plain(sample_findings.ae_findings(frame))
+    ae = plain(sample_narrative.ae_findings(frame))
     assert "scores KID 200 ± 10 (between real held-out images (≈ 0) and blur σ = 1 (300))" in ae
     assert "0 of 3 non-collapsed VAE configurations of this arch and latent size score better beyond the spread" in ae
     assert "3 of 3 non-collapsed VAE configurations" in ae  # mlp: every healthy mlp VAE beats its AE
@@ -118,12 +119,12 @@ def test_numbers_are_placed_on_the_ladder_and_negative_kid_is_about_zero(frame):
 
 
 def test_collapsed_runs_and_old_trials(frame):
-    collapsed = plain(sample_findings.collapse_findings(frame))
+    collapsed = plain(sample_narrative.collapse_findings(frame))
     assert collapsed.startswith("6 collapsed VAE run(s) score KID 1 260–1 290 (between blur σ = 2 (900) and the "
                                 "average image (1 300))")
     assert "Every one scores worse than every other run (the worst of those, AE included: 900)." in collapsed
     frame.loc[frame["number"] == 12, "test/sample_kid"] = 0.3  # a collapsed run scoring better than healthy ones
-    exception = plain(sample_findings.collapse_findings(frame))
+    exception = plain(sample_narrative.collapse_findings(frame))
     assert "Not all of them score worst: #12 (mean, mlp, β=0.5, latent 16: KID 300, better than 13 non-collapsed " \
            "run(s))" in exception
     overview = samples.overview(frame)

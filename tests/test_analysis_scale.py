@@ -8,11 +8,12 @@ import optuna
 import pandas as pd
 import pytest
 
-from analysis import narrative, synthetic
-from analysis.boundary import boundaries
-from analysis.load import trials
+from analysis.show import narrative
+from analysis.read import synthetic
+from analysis.findings.boundary import boundaries
+from analysis.read.load import trials
 from analysis.numbers import MAX_LISTED, THIN, fmt, fmt_info, values
-from analysis.seeds import configurations
+from analysis.findings.seeds import configurations
 
 
 def journal_study(path, n_trials: int, **options) -> str:

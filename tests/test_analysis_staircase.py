@@ -1,4 +1,4 @@
-"""analysis.staircase and its prose: where each latent unit switches off, on the analysis test study (whose
+"""analysis.findings.staircase and its prose: where each latent unit switches off, on the analysis test study (whose
 active-unit counts are known: sum runs 7, 6, 3 at β 0.1, 1, 4; mean runs 1, 0, 0 at effective β 78.4, 784, 3136)."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from analysis_fixtures import make_study
 
-from analysis import staircase, theory_figures, theory_narrative
-from analysis.figures import to_png
-from analysis.load import trials
+from analysis.findings import staircase
+from analysis.show import theory_figures, theory_narrative
+from analysis.show.figures import to_png
+from analysis.read.load import trials
 
 # unit -> (on up to, off from, method) in effective β, for either arch
 EXPECTED = {1: (78.4, 784.0, "bracket"), 2: (4.0, 78.4, "bracket"), 3: (4.0, 78.4, "bracket"),

@@ -1,4 +1,4 @@
-"""analysis.theory: the linear-Gaussian optimum against an independent numerical optimum and against Monte Carlo
+"""analysis.findings.theory: the linear-Gaussian optimum against an independent numerical optimum and against Monte Carlo
 samples of the model it describes."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from analysis import theory
+from analysis.findings import theory
 from common.collapse import effective_beta
 
 EIGENVALUES = np.array([6.0, 3.0, 1.5, 0.4, 0.1])  # d = 5

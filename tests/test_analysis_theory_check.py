@@ -1,4 +1,4 @@
-"""analysis.theory_check: the agreement numbers on a study whose answers are known, and an end-to-end linear sweep
+"""analysis.findings.theory_check: the agreement numbers on a study whose answers are known, and an end-to-end linear sweep
 on Gaussian data with a spectrum drawn at random (not tuned on) that must agree with the exact answer within the
 tolerances the report states."""
 from __future__ import annotations
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis import theory, theory_check, theory_figures, theory_narrative
-from analysis.figures import to_png
-from analysis.frame import TrialRecord, build_frame
+from analysis.findings import theory, theory_check
+from analysis.show import theory_figures, theory_narrative
+from analysis.show.figures import to_png
+from analysis.read.frame import TrialRecord, build_frame
 from conftest import assert_one_line_error, run_in_process
 from vae.gaussian_data import sample
 
@@ -66,7 +67,7 @@ RECIPE = {"epochs": 150, "batch_size": 256, "learning_rate": 0.01}  # configs/th
 @pytest.fixture(scope="module")
 def untuned(tmp_path_factory):
     """An in-process linear sweep (one process) on 5,000 vectors of 5 values with a random spectrum."""
-    from analysis.load import load
+    from analysis.read.load import load
     from sweep.launch import main
 
     root = tmp_path_factory.mktemp("untuned")

@@ -19,8 +19,9 @@ def project_modules() -> dict[str, str]:
     """module name -> source, for every module of the packages."""
     modules = {}
     for package in PACKAGES:
-        for path in sorted((REPO / package).glob("*.py")):
-            name = f"{package}.{path.stem}" if path.stem != "__init__" else package
+        for path in sorted((REPO / package).rglob("*.py")):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             modules[name] = path.read_text()
     return modules
 

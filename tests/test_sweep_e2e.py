@@ -129,7 +129,7 @@ def test_smoke_report_is_logged_to_wandb_as_the_study_report_run(smoke):
 
 
 def test_smoke_report_says_the_mean_runs_collapsed_and_the_sum_runs_did_not(smoke):
-    from analysis.load import load
+    from analysis.read.load import load
     from test_analysis_report import visible_text
 
     out, result = smoke

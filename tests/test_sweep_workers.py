@@ -19,7 +19,7 @@ import optuna
 import psutil
 import pytest
 
-from analysis.load import trials as load_trials
+from analysis.read.load import trials as load_trials
 from common.wandb_adapter import read_run
 from conftest import REPO
 from sweep.optuna_adapter import enqueued_params

@@ -18,7 +18,7 @@ from analysis_fixtures import wandb_trials, write_wandb_runs
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image
 
-from analysis.load import load
+from analysis.read.load import load
 from common.wandb_adapter import iter_records, read_run
 from analysis.wandb_report import artifact_name, publish, report_figures
 from sweep.tracking import Tracker

@@ -1,4 +1,4 @@
-"""Image grids as one uint8 canvas (numpy only); vae.plots and analysis.samples label and save them."""
+"""Image grids as one uint8 canvas (numpy only); vae.plots and analysis.findings.samples label and save them."""
 from __future__ import annotations
 
 import numpy as np

@@ -2,6 +2,7 @@
 
 - `log_ticks` / `log_x`: a log axis labelled at the β values the study actually ran (thinned so that labels keep
   apart), never at in-between numbers; a continuous β (more than `MAX_LEVELS` values, e.g. TPE) gets decades.
+- `empty_panel`: a panel that says why it has nothing to show.
 - `stacks`: runs drawn at the same spot (twelve collapsed runs at KL 0, one recon NLL) are one stack with a
   count, so a figure can draw each stack once and write "×n" next to it.
 """
@@ -127,3 +128,9 @@ def stack_note(stacked: int, extra: str = "") -> str:
     """The title's note on stacks: what "×n" means and how many runs it hides."""
     return f"; ×n: n runs at the same spot{extra} ({stacked} runs stacked)" if stacked else ""
 
+
+def empty_panel(fig, ax, message: str):
+    """`fig` with `ax` replaced by `message`: a figure states why it is empty instead of drawing blank axes."""
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig

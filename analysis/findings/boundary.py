@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.effective_beta import boundary_agreement
+from analysis.findings.effective_beta import boundary_agreement
 from analysis.numbers import count, fmt, plural, span, table
 from common.boundary import locate
 from common.collapse import COLLAPSED, Thresholds
@@ -118,7 +118,7 @@ def _flag_gap(df: pd.DataFrame) -> str:
 
 def findings(df: pd.DataFrame) -> str:
     """Where collapse begins, per group: the effective-β boundary on AU = 0, how it was located, and whether
-    the `mean` and `sum` rows agree (analysis.effective_beta)."""
+    the `mean` and `sum` rows agree (analysis.findings.effective_beta)."""
     found = boundaries(df)
     if found.empty:
         return "**Where collapse begins**: no finished VAE runs with recorded active units."

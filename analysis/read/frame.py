@@ -5,7 +5,7 @@ Columns, in order: `number`, `state`, `study`, the trial config (`beta`, `latent
 every `test/<metric>` (None -> NaN; the calibration ladder's `test/sample_kid_ladder*` float arrays), `kl_per_dim`
 (a float numpy array per row, NaN where absent), `effective_beta`,
 `train_seconds`, `eval_seconds`, `epochs_run`, `examples_per_second`, `wandb_run_id`, `artifact_dir`, `fail_reason`,
-`status`, `evidence` (from `analysis.diagnose`).
+`status`, `evidence` (from `analysis.read.diagnose`).
 `frame.attrs`: `source`, `study`, `swept` (parameter names that were searched or that vary),
 `study_attrs` (Optuna study user attrs, if any), `thresholds`, `incomplete_folders` (artifact folders whose run
 stopped while writing them: their `artifact_dir` is blanked, so no figure reads them).
@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.diagnose import diagnose
+from analysis.read.diagnose import diagnose
 from common.collapse import Thresholds
 from common.results import (ARTIFACT_DIR, FAIL_REASON, KL_PER_DIM_KEY, LADDER_KEYS, RUN_FIGURES, RUN_NOTES,
                             SCALAR_TEST_KEYS, WANDB_RUN_ID, TrialResult, folder_complete)

@@ -1,5 +1,5 @@
-"""The prose of the staircase (every study) and of measured against exact (`analysis.theory_check`): Markdown
-computed from the trial table, every number from the data, like `analysis.narrative`.
+"""The prose of the staircase (every study) and of measured against exact (`analysis.findings.theory_check`): Markdown
+computed from the trial table, every number from the data, like `analysis.show.narrative`.
 """
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from analysis import staircase, theory_check
+from analysis.findings import staircase, theory_check
 from analysis.numbers import count, fmt, plural, span, table, values
 from common.collapse import COLLAPSED
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis import samples
+from analysis.findings import samples
 from analysis.numbers import fmt
 
 BETTER, WORSE, UNCLEAR = "better", "worse", "cannot tell"

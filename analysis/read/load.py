@@ -1,7 +1,7 @@
 """Trials -> pandas: from an Optuna storage or from offline W&B run files.
 
-Both return the layout described in `analysis.frame` (one row per trial, `status` and `evidence` from
-`analysis.diagnose`). Problems the user can fix (missing storage or study, no finished trials, no runs in a
+Both return the layout described in `analysis.read.frame` (one row per trial, `status` and `evidence` from
+`analysis.read.diagnose`). Problems the user can fix (missing storage or study, no finished trials, no runs in a
 W&B directory) raise `common.errors.UserError` with a one-line message.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frame import TrialRecord, build_frame
+from analysis.read.frame import TrialRecord, build_frame
 from common.collapse import Thresholds
 from common.errors import UserError
 from common.results import CONFIG, FAIL_REASON, KL_PER_DIM_KEY, MACHINE_FAULT, RETRY_OF, WANDB_RUN_ID, stored_key

@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from analysis.numbers import fmt, table
-from analysis.seeds import config_columns
+from analysis.findings.seeds import config_columns
 
 SAME = 1e-6  # relative difference of two effective β values that are the same number
 PAIR_METRICS = (("test/nelbo", "nelbo (nats)"), ("test/kl", "KL (nats)"), ("test/active_units", "active units"),

@@ -1,5 +1,5 @@
 """Measured against exact: which trials the linear-Gaussian theory covers, its predictions from each trial's own
-training split (`analysis.theory`), and the agreement as numbers with their tolerances (docs/theory.md).
+training split (`analysis.findings.theory`), and the agreement as numbers with their tolerances (docs/theory.md).
 
 The theory covers a finished VAE with arch=linear, likelihood=gaussian (σ fixed), gaussian_mean=identity,
 free_bits=0 and binarize=none. The prediction uses the eigenvalues of the training split's covariance; the
@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis import staircase, theory
+from analysis.findings import staircase, theory
 from common.errors import UserError
 
 REQUIRED = (("model", "vae"), ("arch", "linear"), ("likelihood", "gaussian"), ("gaussian_mean", "identity"),
@@ -121,7 +121,7 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
 
 def thresholds(frame: pd.DataFrame) -> pd.DataFrame:
     """Per group of qualifying runs and unit: the exact switch-off (effective β, 0.99·λᵢ/σ²), the measured
-    staircase bracket (`analysis.staircase`), whether the exact value lies in it (`inside`) or within a factor
+    staircase bracket (`analysis.findings.staircase`), whether the exact value lies in it (`inside`) or within a factor
     SLOW_BAND of it, where a lagging unit can put the measured switch-off (`near`), and the switch-off the unit's
     measured KL implies by the theory's law KL = ½ ln(λ/βσ²): 0.99·β·e^(2·KL), median over the runs in which the
     unit carries at least KL_LAW_MIN nats."""

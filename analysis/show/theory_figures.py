@@ -1,6 +1,6 @@
 """The figures of the staircase (every study) and of measured against exact (a study the linear-Gaussian theory
-covers): each takes the trial table of `analysis.load` and returns a Figure, with a note in the axes when its data
-are absent, like `analysis.figures`.
+covers): each takes the trial table of `analysis.read.load` and returns a Figure, with a note in the axes when its data
+are absent, like `analysis.show.figures`.
 """
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import staircase, theory, theory_check
-from analysis.axes import log_x
-from analysis.figures import _empty
+from analysis.findings import staircase, theory, theory_check
+from analysis.show.axes import empty_panel, log_x
 
 MAX_PANELS = 8
 EXACT = {"color": "black", "lw": 1.2, "ls": "--"}
@@ -40,7 +39,7 @@ def staircase_figure(frame: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(min(4.2 * max(len(shown), 1), 16.8), 3.9), layout="constrained")
     axes = fig.subplots(1, max(len(shown), 1), squeeze=False, sharey=True)[0]
     if not shown:
-        return _empty(fig, axes[0], "no finished VAE run with active units recorded")
+        return empty_panel(fig, axes[0], "no finished VAE run with active units recorded")
     for ax, (label, part) in zip(axes, shown):
         beta, units = part["effective_beta"].astype(float), part["test/active_units"].astype(float)
         ax.scatter(beta, units, s=22, color="#3d6fb6", alpha=0.8, zorder=3, label="runs")
@@ -72,7 +71,7 @@ def kl_against_theory(frame: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(min(5.6 * max(len(groups), 1), 16.8), 4.4), layout="constrained")
     axes = fig.subplots(1, max(len(groups), 1), squeeze=False, sharey=True)[0]
     if not groups:
-        return _empty(fig, axes[0], "no run the linear-Gaussian theory covers")
+        return empty_panel(fig, axes[0], "no run the linear-Gaussian theory covers")
     for ax, (label, part) in zip(axes, groups):
         run = part.iloc[0]
         lam, latent, sigma = theory_check.spectrum_of(run), int(run["latent_dim"]), float(run["gaussian_sigma"])
@@ -103,7 +102,7 @@ def rate_distortion_against_theory(frame: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(min(5.6 * max(len(groups), 1), 16.8), 4.4), layout="constrained")
     axes = fig.subplots(1, max(len(groups), 1), squeeze=False)[0]
     if not groups:
-        return _empty(fig, axes[0], "no run the linear-Gaussian theory covers")
+        return empty_panel(fig, axes[0], "no run the linear-Gaussian theory covers")
     for ax, (label, part) in zip(axes, groups):
         run = part.iloc[0]
         lam, latent, sigma = theory_check.spectrum_of(run), int(run["latent_dim"]), float(run["gaussian_sigma"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.numbers import count, fmt, fmt_info
-from analysis.seeds import config_columns, configurations
+from analysis.findings.seeds import config_columns, configurations
 
 MAX_ROWS = 40
 STYLE = ("<style>.vs-table td, .vs-table th {white-space: nowrap; padding: 2px 6px; font-size: 12px;}"

@@ -1,6 +1,6 @@
 """The report's prose, computed from the trial table: every number in it comes from the data.
 
-Each function takes the DataFrame of `analysis.load` and returns Markdown. The notebooks call them at run time
+Each function takes the DataFrame of `analysis.read.load` and returns Markdown. The notebooks call them at run time
 (`display(Markdown(narrative.collapse_findings(df)))`), so re-running a notebook on new data rewrites the text.
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from analysis.boundary import findings as boundary_findings
+from analysis.findings.boundary import findings as boundary_findings
 from common.collapse import COLLAPSED, HEALTHY, PARTIAL, Thresholds
 from analysis.numbers import count, fmt, fmt_info, levels, plural, span, table, values
-from analysis.seeds import seed_summary
+from analysis.findings.seeds import seed_summary
 
 KL_INFORMATIVE = 0.1  # nats: a dimension carrying less than this is "at the prior" in the KL-per-dim text
 

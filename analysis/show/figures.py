@@ -1,4 +1,4 @@
-"""One function per figure of the report; each takes the trial table of `analysis.load` and returns a Figure.
+"""One function per figure of the report; each takes the trial table of `analysis.read.load` and returns a Figure.
 
 Figures are built on `matplotlib.figure.Figure` directly (no pyplot state, nothing to close, works under any
 backend; Agg is selected when nothing else has been). Only finished trials are plotted. Every function renders
@@ -27,11 +27,12 @@ from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
-from analysis.axes import MAX_LEVELS, label_stacks, log_colorbar, log_x, stack_note, stacks  # noqa: E402
-from analysis.boundary import boundaries, judged  # noqa: E402
+from analysis.show.axes import (MAX_LEVELS, empty_panel, label_stacks, log_colorbar, log_x,  # noqa: E402
+                                stack_note, stacks)
+from analysis.findings.boundary import boundaries, judged  # noqa: E402
 from common.collapse import Thresholds  # noqa: E402
-from analysis.images import reconstruction_grid  # noqa: E402
-from analysis.tables import kl_matrix, kl_selection  # noqa: E402
+from analysis.show.images import reconstruction_grid  # noqa: E402
+from analysis.show.tables import kl_matrix, kl_selection  # noqa: E402
 
 STATUS_COLORS = {"healthy": "#2a9d55", "partial": "#e9a23b", "collapsed": "#d1495b", "ae": "#3d6fb6",
                  "unknown": "#888888"}
@@ -59,12 +60,6 @@ def vaes(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _thresholds(frame: pd.DataFrame) -> Thresholds:
     return Thresholds(**frame.attrs.get("thresholds", {}))
-
-
-def _empty(fig: Figure, ax, message: str) -> Figure:
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return fig
 
 
 def _category(series: pd.Series) -> pd.Series:
@@ -113,7 +108,7 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     fig = Figure(figsize=(3.6 * len(combos), 6.2), layout="constrained")
     axes = fig.subplots(2, len(combos), squeeze=False, sharex=True, sharey="row")
     if data.empty:
-        return _empty(fig, axes[0, 0], "no finished VAE trials")
+        return empty_panel(fig, axes[0, 0], "no finished VAE trials")
     for col, (reduction, arch) in enumerate(combos):
         part = data[(data["reduction"].astype(str) == reduction) & (data["arch"].astype(str) == arch)]
         for row, (metric, label) in enumerate((("test/active_units", "active units"), ("test/kl", "KL (nats)"))):
@@ -141,7 +136,7 @@ def recon_diversity_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     if data.empty:
-        return _empty(fig, ax, "no finished VAE trials")
+        return empty_panel(fig, ax, "no finished VAE trials")
     data["arch "] = _category(data["arch"])
     swept = data[x]
     data, binned = _binned(data, x)
@@ -158,14 +153,15 @@ def collapse_vs_effective_beta(frame: pd.DataFrame) -> Figure:
     """Left: recon diversity against effective β (`mean` runs are `sum` runs with β × pixels, so both reductions
     fall on one axis); runs at the same spot are drawn once with their count. Right, one panel per arch: each run
     at (effective β, latent_dim × reduction), coloured by status, hollow where it still has active units, with
-    the boundary of analysis.boundary (last unit switched off) per group as a black tick and its range as a bar."""
+    the boundary of analysis.findings.boundary (last unit switched off) per group as a black tick and its range as
+    a bar."""
     data = vaes(frame)
     data = data[data["effective_beta"].notna()] if not data.empty else data
     archs = sorted(data["arch"].astype(str).unique()) if not data.empty else ["-"]
     fig = Figure(figsize=(4.8 * (1 + len(archs)), 4.6), layout="constrained")
     axes = fig.subplots(1, 1 + len(archs), squeeze=False)[0]
     if data.empty:
-        return _empty(fig, axes[0], "no effective β recorded")
+        return empty_panel(fig, axes[0], "no effective β recorded")
     statuses = [name for name in ("healthy", "partial", "collapsed", "unknown") if (data["status"] == name).any()]
     style = _point_style(len(data))
     spots = stacks(data.dropna(subset=["test/recon_diversity"]).assign(reduction=data["reduction"].astype(str)),
@@ -227,7 +223,7 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.subplots()
     if data.empty:
-        return _empty(fig, ax, "no finished VAE trials with KL and recon NLL")
+        return empty_panel(fig, ax, "no finished VAE trials with KL and recon NLL")
     betas = data["beta"].astype(float)
     norm = LogNorm(betas.min(), betas.max()) if betas.min() > 0 and betas.max() > betas.min() else None
     style = _point_style(len(data))
@@ -254,7 +250,7 @@ def kl_per_dim_heatmap(frame: pd.DataFrame) -> Figure:
                  layout="constrained")
     ax = fig.subplots()
     if matrix.empty:
-        return _empty(fig, ax, "no per-dimension KL recorded")
+        return empty_panel(fig, ax, "no per-dimension KL recorded")
     positive = matrix.to_numpy()[np.isfinite(matrix.to_numpy()) & (matrix.to_numpy() > 0)]
     norm = LogNorm(max(positive.min(), 1e-3), max(positive.max(), 1e-2)) if positive.size else None
     sns.heatmap(matrix.clip(lower=1e-3), norm=norm, cmap="magma", ax=ax, cbar_kws={"label": "KL (nats, log)"},
@@ -270,7 +266,7 @@ def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.subplots()
     if data.empty:
-        return _empty(fig, ax, "no finished VAE trials")
+        return empty_panel(fig, ax, "no finished VAE trials")
     latent = pd.to_numeric(data["latent_dim"], errors="coerce")
     jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(data))
     data = data.assign(x=latent * 2 ** jitter, y=data["test/active_units"] + jitter * 0.8)
@@ -306,7 +302,7 @@ def ae_vs_vae(frame: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
     if data.empty:
-        return _empty(fig, axes[0], "no finished trials")
+        return empty_panel(fig, axes[0], "no finished trials")
     data["group"] = data.apply(_model_group, axis=1)
     order = sorted(data["group"].unique(), key=lambda name: (name != "AE", name))
     for ax, metric, label in ((axes[0], "test/sharpness", "sharpness (1 = as sharp as data)"),

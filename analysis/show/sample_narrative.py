@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.numbers import fmt
-from analysis.samples import (COVERAGE, KID, beta_text, configurations, is_ae, kid_range, kid_span, kid_text,
+from analysis.findings.samples import (COVERAGE, KID, beta_text, configurations, is_ae, kid_range, kid_span, kid_text,
                               ladder_of, measured, order, placement)
 from common.collapse import COLLAPSED
 

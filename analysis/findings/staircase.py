@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.seeds import config_columns
+from analysis.findings.seeds import config_columns
 
 AXIS = ("beta", "reduction", "model")  # not group keys: β and reduction make effective β; only VAEs are used
 METHODS = ("bracket", "overlap", "above", "below")

@@ -4,9 +4,10 @@ Reads `vae.quality`'s metrics from the trial table: `test/sample_kid` (the headl
 ×10³), its sampling spread `test/sample_kid_std`, `test/sample_fd_cnn`, `test/sample_coverage`, and the calibration
 ladder every trial stored (`test/sample_kid_ladder`, `vae.ladder.RUNGS`), against which each value is placed
 ("KID 41: between blur σ = 1 and σ = 2"). Only trials whose `sample_features` name the same feature extractor
-are compared. Training seeds: a configuration (`analysis.seeds.config_columns`) run with several seeds is one row
-with the median and the range over its seeds; two β are called different only when those ranges do not overlap.
-Every number in the prose is computed here from the data (the AE and collapse findings: `analysis.sample_findings`).
+are compared. Training seeds: a configuration (`analysis.findings.seeds.config_columns`) run with several seeds
+is one row with the median and the range over its seeds; two β are called different only when those ranges do not
+overlap. Every number in the prose is computed here from the data (the AE and collapse findings:
+`analysis.show.sample_narrative`).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.numbers import fmt
-from analysis.seeds import config_columns
+from analysis.findings.seeds import config_columns
 from common.collapse import COLLAPSED
 from common.results import stored_key
 from vae import ladder

@@ -1,7 +1,7 @@
 """The samples report's figures: KID and label coverage against effective β (with the calibration ladder and the
 AE as references), and the prior samples of every trial.
 
-Points are configurations (seeds aggregated, `analysis.samples.configurations`): the median over training seeds
+Points are configurations (seeds aggregated, `analysis.findings.samples.configurations`): the median over training seeds
 with a min–max bar, or, with one seed, the value ± its sampling spread. The series of one panel are offset sideways
 (a few per cent of a decade) and drawn with distinct markers, so that equal values do not hide each other; coverage,
 where whole series coincide (0 for every collapsed run), is drawn without connecting lines.
@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from analysis import samples
+from analysis.findings import samples
 from analysis.numbers import fmt
 from common.collapse import COLLAPSED
 from common.results import ARTIFACT_DIR

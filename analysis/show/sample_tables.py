@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import samples
+from analysis.findings import samples
 from analysis.numbers import fmt
-from analysis.tables import html_table
+from analysis.show.tables import html_table
 
 NOT_AE = "n/a: AE"
 
