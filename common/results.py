@@ -12,6 +12,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 TEST, FIGURE, NOTE = "test", "figure", "note"
@@ -100,6 +101,10 @@ def stored_key(name: str) -> str:
     """The key a TrialResult field is stored under: `test/<name>` for test metrics, else the name."""
     kinds = {spec.name: spec.metadata["kind"] for spec in _stored_fields()}
     return f"test/{name}" if kinds[name] == TEST else name
+
+
+KEY = SimpleNamespace(**{spec.name: stored_key(spec.name) for spec in _stored_fields()})
+KEY.__doc__ = "Every stored key by its field name: `KEY.kl == 'test/kl'` (a misspelt name fails at once)."
 
 
 def json_safe(value: Any) -> Any:

@@ -3,7 +3,9 @@ import math
 
 import numpy as np
 
-from common.results import (FAIL_REASON, KL_PER_DIM_KEY, RUN_FIGURES, SCALAR_TEST_KEYS, TEST_METRICS, TrialResult,
+import pytest
+
+from common.results import (KEY, FAIL_REASON, KL_PER_DIM_KEY, RUN_FIGURES, SCALAR_TEST_KEYS, TEST_METRICS, TrialResult,
                             json_safe, stored_key)
 
 
@@ -11,6 +13,13 @@ def test_stored_keys_prefix_test_metrics_only():
     assert stored_key("nelbo") == "test/nelbo" and stored_key("train_seconds") == "train_seconds"
     assert KL_PER_DIM_KEY == "test/kl_per_dim" and KL_PER_DIM_KEY not in SCALAR_TEST_KEYS
     assert "effective_beta" in RUN_FIGURES and "nelbo" in TEST_METRICS and FAIL_REASON == "fail_reason"
+
+
+def test_key_names_every_stored_key_by_its_field():
+    assert KEY.kl == "test/kl" and KEY.train_seconds == "train_seconds" and KEY.kl_per_dim == KL_PER_DIM_KEY
+    assert set(vars(KEY).values()) >= set(SCALAR_TEST_KEYS)
+    with pytest.raises(AttributeError):
+        KEY.active_unit  # a misspelt key fails where it is written, not as a silently missing column
 
 
 def test_round_trip_through_stored_and_plain_keys():

@@ -29,6 +29,7 @@ from analysis.findings.effective_beta import boundary_agreement
 from analysis.numbers import count, fmt, plural, span, table
 from common.boundary import locate
 from common.collapse import COLLAPSED, Thresholds
+from common.results import KEY
 
 CSV_NAME = "collapse_boundary.csv"
 SHOWN = ("arch", "latent_dim", "reduction")  # group columns in every table, searched or not
@@ -47,10 +48,10 @@ def group_keys(df: pd.DataFrame) -> list[str]:
 def judged(df: pd.DataFrame) -> pd.DataFrame:
     """Finished VAE runs with recorded active units and an effective β, with `no_units` (the criterion)."""
     done = df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
-    units = pd.to_numeric(done["test/active_units"], errors="coerce")
+    units = pd.to_numeric(done[KEY.active_units], errors="coerce")
     done = done[units.notna() & pd.to_numeric(done["effective_beta"], errors="coerce").gt(0)]
     limit = Thresholds(**df.attrs.get("thresholds", {})).active_units_collapsed
-    return done.assign(no_units=pd.to_numeric(done["test/active_units"]) <= limit)
+    return done.assign(no_units=pd.to_numeric(done[KEY.active_units]) <= limit)
 
 
 def _label(value):

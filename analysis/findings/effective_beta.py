@@ -15,10 +15,11 @@ import pandas as pd
 
 from analysis.numbers import fmt, table
 from analysis.findings.seeds import config_columns
+from common.results import KEY
 
 SAME = 1e-6  # relative difference of two effective β values that are the same number
-PAIR_METRICS = (("test/nelbo", "nelbo (nats)"), ("test/kl", "KL (nats)"), ("test/active_units", "active units"),
-                ("test/recon_diversity", "recon diversity"))
+PAIR_METRICS = ((KEY.nelbo, "nelbo (nats)"), (KEY.kl, "KL (nats)"), (KEY.active_units, "active units"),
+                (KEY.recon_diversity, "recon diversity"))
 
 
 def pairs(df: pd.DataFrame) -> pd.DataFrame:

@@ -10,11 +10,12 @@ import pandas as pd
 
 from analysis.numbers import fmt
 from common.collapse import COLLAPSED
+from common.results import KEY
 
 SEED_COLUMNS = ("seed",)
 KEY_ORDER = ("model", "arch", "reduction", "latent_dim", "beta")
-METRICS = ("test/active_units", "test/kl", "test/mutual_info", "test/recon_diversity", "test/sharpness",
-           "test/recon_nll")
+METRICS = (KEY.active_units, KEY.kl, KEY.mutual_info, KEY.recon_diversity, KEY.sharpness,
+           KEY.recon_nll)
 
 
 def config_columns(df: pd.DataFrame) -> list[str]:

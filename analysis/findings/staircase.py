@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.findings.seeds import config_columns
+from common.results import KEY
 
 AXIS = ("beta", "reduction", "model")  # not group keys: β and reduction make effective β; only VAEs are used
 METHODS = ("bracket", "overlap", "above", "below")
@@ -24,7 +25,7 @@ METHODS = ("bracket", "overlap", "above", "below")
 
 def finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:
     done = frame[(frame["state"] == "COMPLETE") & (frame["model"].fillna("vae") != "ae")]
-    return done[done["test/active_units"].notna() & (done["effective_beta"] > 0)]
+    return done[done[KEY.active_units].notna() & (done["effective_beta"] > 0)]
 
 
 def group_keys(frame: pd.DataFrame) -> list[str]:
@@ -68,7 +69,7 @@ def switch_offs(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for label, part in groups(frame):
         latent = int(pd.to_numeric(part["latent_dim"], errors="coerce").max())
-        beta, units = part["effective_beta"].to_numpy(float), part["test/active_units"].to_numpy(float)
+        beta, units = part["effective_beta"].to_numpy(float), part[KEY.active_units].to_numpy(float)
         rows += [{**label, **unit_switch_off(beta, units, unit), "runs": len(part)} for unit in range(1, latent + 1)]
     columns = [*group_keys(frame), "unit", "on_up_to", "off_from", "estimate", "method", "runs"]
     return pd.DataFrame(rows, columns=columns)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis.findings import staircase, theory
 from common.errors import UserError
+from common.results import KEY
 
 REQUIRED = (("model", "vae"), ("arch", "linear"), ("likelihood", "gaussian"), ("gaussian_mean", "identity"),
             ("free_bits", 0.0), ("binarize", "none"))
@@ -109,11 +110,11 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
             "kl_measured": measured, "kl_exact": exact,
             "kl_error": float(np.max(np.abs(measured - exact))),
             "kl_within": bool(np.all(np.abs(measured - exact) <= tolerance)),
-            "active_units": int(run["test/active_units"]),
+            "active_units": int(run[KEY.active_units]),
             "active_units_exact": theory.active_units(lam, latent, beta, sigma),
             "slow_units": int(slow(lam, latent, beta, sigma).sum()),
-            "kl": float(run["test/kl"]), "kl_total_exact": float(exact.sum()),
-            "recon_nll": float(run["test/recon_nll"]), "recon_nll_exact": theory.recon_nll(lam, latent, beta, sigma),
+            "kl": float(run[KEY.kl]), "kl_total_exact": float(exact.sum()),
+            "recon_nll": float(run[KEY.recon_nll]), "recon_nll_exact": theory.recon_nll(lam, latent, beta, sigma),
             "recon_nll_sd": nll_sd,
         })
     return pd.DataFrame(rows)
@@ -130,7 +131,7 @@ def thresholds(frame: pd.DataFrame) -> pd.DataFrame:
         exact = np.median([theory.switch_off(spectrum_of(run), int(run["latent_dim"]), float(run["gaussian_sigma"]))
                            for _, run in part.iterrows()], axis=0)
         kl = np.vstack([np.sort(np.asarray(value, float))[::-1] for value in part["kl_per_dim"]])
-        beta, units = part["effective_beta"].to_numpy(float), part["test/active_units"].to_numpy(float)
+        beta, units = part["effective_beta"].to_numpy(float), part[KEY.active_units].to_numpy(float)
         for unit in range(1, len(exact) + 1):
             found = staircase.unit_switch_off(beta, units, unit)
             carrying = kl[:, unit - 1] >= KL_LAW_MIN

@@ -33,6 +33,7 @@ from analysis.findings.boundary import boundaries, judged  # noqa: E402
 from common.collapse import Thresholds  # noqa: E402
 from analysis.show.images import reconstruction_grid  # noqa: E402
 from analysis.show.tables import kl_matrix, kl_selection  # noqa: E402
+from common.results import KEY  # noqa: E402
 
 STATUS_COLORS = {"healthy": "#2a9d55", "partial": "#e9a23b", "collapsed": "#d1495b", "ae": "#3d6fb6",
                  "unknown": "#888888"}
@@ -111,7 +112,7 @@ def units_and_kl_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
         return empty_panel(fig, axes[0, 0], "no finished VAE trials")
     for col, (reduction, arch) in enumerate(combos):
         part = data[(data["reduction"].astype(str) == reduction) & (data["arch"].astype(str) == arch)]
-        for row, (metric, label) in enumerate((("test/active_units", "active units"), ("test/kl", "KL (nats)"))):
+        for row, (metric, label) in enumerate(((KEY.active_units, "active units"), (KEY.kl, "KL (nats)"))):
             ax = axes[row, col]
             sns.lineplot(data=part, x=x, y=metric, hue="latent_dim ", hue_order=order, style="latent_dim ",
                          style_order=order, markers=True, dashes=False, palette="viridis", estimator="median",
@@ -140,7 +141,7 @@ def recon_diversity_vs_beta(frame: pd.DataFrame, x: str = "beta") -> Figure:
     data["arch "] = _category(data["arch"])
     swept = data[x]
     data, binned = _binned(data, x)
-    sns.lineplot(data=data, x=x, y="test/recon_diversity", hue="reduction", style="arch ", markers=True,
+    sns.lineplot(data=data, x=x, y=KEY.recon_diversity, hue="reduction", style="arch ", markers=True,
                  estimator="median", errorbar=("pi", 100), ax=ax)
     ax.axhline(_thresholds(frame).recon_diversity_collapsed, ls="--", color="grey", lw=1)
     log_x(ax, swept)
@@ -164,16 +165,16 @@ def collapse_vs_effective_beta(frame: pd.DataFrame) -> Figure:
         return empty_panel(fig, axes[0], "no effective β recorded")
     statuses = [name for name in ("healthy", "partial", "collapsed", "unknown") if (data["status"] == name).any()]
     style = _point_style(len(data))
-    spots = stacks(data.dropna(subset=["test/recon_diversity"]).assign(reduction=data["reduction"].astype(str)),
-                   "effective_beta", "test/recon_diversity", log_x=True, by=("reduction", "status"))
+    spots = stacks(data.dropna(subset=[KEY.recon_diversity]).assign(reduction=data["reduction"].astype(str)),
+                   "effective_beta", KEY.recon_diversity, log_x=True, by=("reduction", "status"))
     for marker, size, (reduction, part) in zip("os^D", SIZES, spots.groupby("reduction")):
         for status in statuses:
             points = part[part["status"] == status]
-            axes[0].scatter(points["effective_beta"], points["test/recon_diversity"], color=STATUS_COLORS[status],
+            axes[0].scatter(points["effective_beta"], points[KEY.recon_diversity], color=STATUS_COLORS[status],
                             marker=marker, label=f"{status}, {reduction}", **{**style, "s": style["s"] * size})
     axes[0].axhline(_thresholds(frame).recon_diversity_collapsed, ls="--", color="grey", lw=1)
     log_x(axes[0], data["effective_beta"])
-    stacked = label_stacks(axes[0], spots, "effective_beta", "test/recon_diversity")
+    stacked = label_stacks(axes[0], spots, "effective_beta", KEY.recon_diversity)
     axes[0].set(xlabel=BETA_LABEL["effective_beta"], ylabel="recon diversity",
                 title=f"recon diversity{stack_note(stacked)}")
     axes[0].title.set_fontsize(9)
@@ -219,7 +220,7 @@ def collapse_vs_effective_beta(frame: pd.DataFrame) -> Figure:
 def rate_distortion(frame: pd.DataFrame) -> Figure:
     """Rate (KL) against distortion (recon NLL); colour = β (log scale), marker = reduction; runs at the same spot
     (collapsed runs: KL ≈ 0, the same NLL) are drawn once, coloured by their smallest β, with their count."""
-    data = vaes(frame).dropna(subset=["test/kl", "test/recon_nll"])
+    data = vaes(frame).dropna(subset=[KEY.kl, KEY.recon_nll])
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.subplots()
     if data.empty:
@@ -227,13 +228,13 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
     betas = data["beta"].astype(float)
     norm = LogNorm(betas.min(), betas.max()) if betas.min() > 0 and betas.max() > betas.min() else None
     style = _point_style(len(data))
-    spots = stacks(data.sort_values("beta").assign(reduction=data["reduction"].astype(str)), "test/kl",
-                   "test/recon_nll", by=("reduction",))
+    spots = stacks(data.sort_values("beta").assign(reduction=data["reduction"].astype(str)), KEY.kl,
+                   KEY.recon_nll, by=("reduction",))
     for marker, size, (reduction, part) in zip("os^D", SIZES, spots.groupby("reduction")):
-        points = ax.scatter(part["test/kl"], part["test/recon_nll"], c=part["beta"].astype(float), norm=norm,
+        points = ax.scatter(part[KEY.kl], part[KEY.recon_nll], c=part["beta"].astype(float), norm=norm,
                             cmap="viridis", marker=marker, label=f"reduction={reduction}",
                             **{**style, "s": style["s"] * size})
-    stacked = label_stacks(ax, spots, "test/kl", "test/recon_nll")
+    stacked = label_stacks(ax, spots, KEY.kl, KEY.recon_nll)
     log_colorbar(fig, points, ax, "β (log scale)", betas)
     ax.legend(fontsize=8)
     ax.set(xlabel="rate: KL(q(z|x) || p(z)) (nats)", ylabel="distortion: recon NLL (nats)",
@@ -269,7 +270,7 @@ def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
         return empty_panel(fig, ax, "no finished VAE trials")
     latent = pd.to_numeric(data["latent_dim"], errors="coerce")
     jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(data))
-    data = data.assign(x=latent * 2 ** jitter, y=data["test/active_units"] + jitter * 0.8)
+    data = data.assign(x=latent * 2 ** jitter, y=data[KEY.active_units] + jitter * 0.8)
     color = data["effective_beta"].astype(float).fillna(data["beta"].astype(float))
     norm = LogNorm(color.min(), color.max()) if color.min() > 0 and color.max() > color.min() else None
     style = _point_style(len(data))
@@ -305,14 +306,14 @@ def ae_vs_vae(frame: pd.DataFrame) -> Figure:
         return empty_panel(fig, axes[0], "no finished trials")
     data["group"] = data.apply(_model_group, axis=1)
     order = sorted(data["group"].unique(), key=lambda name: (name != "AE", name))
-    for ax, metric, label in ((axes[0], "test/sharpness", "sharpness (1 = as sharp as data)"),
-                              (axes[1], "test/recon_nll", "recon NLL (nats)")):
+    for ax, metric, label in ((axes[0], KEY.sharpness, "sharpness (1 = as sharp as data)"),
+                              (axes[1], KEY.recon_nll, "recon NLL (nats)")):
         sns.barplot(data=data, x="group", y=metric, order=order, errorbar=None, color="#c9d6ea", ax=ax)
         sns.stripplot(data=data, x="group", y=metric, order=order, color="black", ax=ax,
                       **({"size": 2, "alpha": 0.3} if len(data) > MANY else {"size": 4}))
         ax.set(xlabel="", ylabel=label)
         ax.tick_params(axis="x", rotation=20)
-        if metric == "test/sharpness" and data[metric].isna().all():
+        if metric == KEY.sharpness and data[metric].isna().all():
             ax.text(0.5, 0.5, "not measured (sharpness needs images)", ha="center", va="center", transform=ax.transAxes)
     axes[0].axhline(1.0, ls="--", color="grey", lw=1)
     title = "AE vs VAE" if (data["model"] == "ae").any() else "VAE only (no AE baseline in this study)"

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.numbers import fmt
-from common.results import ARTIFACT_DIR, IMAGE_OUTPUTS_SKIPPED
+from common.results import ARTIFACT_DIR, IMAGE_OUTPUTS_SKIPPED, KEY
 
 NPZ = "reconstructions.npz"
 
@@ -73,7 +73,7 @@ def _healthy_picks(frame: pd.DataFrame, room: int) -> list[dict]:
     """The best healthy run (lowest recon NLL) and typical ones (nearest the median recon NLL)."""
     if frame.empty or room <= 0:
         return []
-    nll = pd.to_numeric(frame["test/recon_nll"], errors="coerce")
+    nll = pd.to_numeric(frame[KEY.recon_nll], errors="coerce")
     if nll.isna().all():
         return [{**row, "role": "healthy"} for row in _sorted(frame, True)[:room]]
     best = frame.loc[[nll.idxmin()]].to_dict("records")[0]

@@ -6,7 +6,7 @@ Each function takes the DataFrame of `analysis.read.load` and returns Markdown. 
 from __future__ import annotations
 
 import math
-from common.results import FAIL_REASON
+from common.results import FAIL_REASON, KEY
 from collections import Counter
 
 import numpy as np
@@ -106,8 +106,8 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
         lead = (f"The one run with reduction={reduction} did not collapse" if n == 1
                 else f"None of the {count(n)} runs with reduction={reduction} collapsed")
         text = (f"**{lead}** "
-                f"(active units {_span(runs['test/active_units'])} of latent_dim {_values(runs['latent_dim'])}, "
-                f"recon diversity {_span(runs['test/recon_diversity'])}, KL {_span(runs['test/kl'])} nats).")
+                f"(active units {_span(runs[KEY.active_units])} of latent_dim {_values(runs['latent_dim'])}, "
+                f"recon diversity {_span(runs[KEY.recon_diversity])}, KL {_span(runs[KEY.kl])} nats).")
     else:
         beta0 = float(collapsed["beta"].min())
         above = runs[runs["beta"].astype(float) >= beta0]
@@ -118,11 +118,11 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
         else:
             text = (f"**{count(len(collapsed))} of {count(n)} runs with reduction={reduction} collapsed** "
                     f"(β = {_values(collapsed['beta'])})")
-        diversity = collapsed["test/recon_diversity"]
+        diversity = collapsed[KEY.recon_diversity]
         text += (f" (effective β {_span(collapsed['effective_beta'])}): active units "
-                 f"{_span(collapsed['test/active_units'])}, KL {_span(collapsed['test/kl'])} nats, "
+                 f"{_span(collapsed[KEY.active_units])}, KL {_span(collapsed[KEY.kl])} nats, "
                  f"recon diversity {_span(diversity)}")
-        units = pd.to_numeric(collapsed["test/active_units"])
+        units = pd.to_numeric(collapsed[KEY.active_units])
         active = collapsed[units > thresholds.active_units_collapsed]
         if pd.to_numeric(diversity).max() < thresholds.recon_diversity_collapsed:
             text += " — every reconstruction is essentially the same image"
@@ -133,12 +133,12 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
                    else {1: "It", 2: "Both"}.get(len(active), "All of them"))
             epochs = _values(active["epochs_run"])
             text += (f" {who} still {'has' if len(active) == 1 else 'have'} active units "
-                     f"({_span(active['test/active_units'])}) and KL {_span(active['test/kl'])} nats: the encoder "
+                     f"({_span(active[KEY.active_units])}) and KL {_span(active[KEY.kl])} nats: the encoder "
                      f"uses z but the decoder's outputs barely differ — under-training"
                      f"{f' (epochs run: {epochs})' if epochs else ''} rather than over-regularisation.")
     if not partial.empty:
         text += (f" {_plural(len(partial), 'run')} only partially used the latent space (β = "
-                 f"{_values(partial['beta'])}: active units {_span(partial['test/active_units'])}).")
+                 f"{_values(partial['beta'])}: active units {_span(partial[KEY.active_units])}).")
     if not healthy.empty and not collapsed.empty:
         text += f" Healthy: {count(len(healthy))} (β = {_values(healthy['beta'])})."
     return text
@@ -198,12 +198,12 @@ def regularization_check(df: pd.DataFrame) -> str:
     vae = finished_vaes(df).copy()
     if vae.empty:
         return "No finished VAE runs."
-    vae["AU / latent_dim"] = vae["test/active_units"] / pd.to_numeric(vae["latent_dim"])
-    vae["KL − MI"] = vae["test/kl"] - vae["test/mutual_info"]
+    vae["AU / latent_dim"] = vae[KEY.active_units] / pd.to_numeric(vae["latent_dim"])
+    vae["KL − MI"] = vae[KEY.kl] - vae[KEY.mutual_info]
     summary = (vae.groupby(["reduction", "status"], dropna=False)
                .agg(runs=("number", "size"), **{"AU / latent_dim": ("AU / latent_dim", "median"),
-                    "KL (nats)": ("test/kl", "median"), "MI (nats)": ("test/mutual_info", "median"),
-                    "KL − MI": ("KL − MI", "median"), "recon diversity": ("test/recon_diversity", "median")})
+                    "KL (nats)": (KEY.kl, "median"), "MI (nats)": (KEY.mutual_info, "median"),
+                    "KL − MI": ("KL − MI", "median"), "recon diversity": (KEY.recon_diversity, "median")})
                .reset_index())
     for column in ("MI (nats)", "KL − MI"):
         summary[column] = summary[column].map(fmt_info)
@@ -224,7 +224,7 @@ def regularization_check(df: pd.DataFrame) -> str:
     healthy = vae[vae["status"] == HEALTHY]
     if not healthy.empty:
         text += (f"\n\nIn the {_plural(len(healthy), 'healthy run')}, {fmt(healthy['AU / latent_dim'].median() * 100)}% "
-                 f"of the latent units are active (median), MI is {span(healthy['test/mutual_info'], fmt_info)} nats "
+                 f"of the latent units are active (median), MI is {span(healthy[KEY.mutual_info], fmt_info)} nats "
                  f"and KL − MI is {span(healthy['KL − MI'], fmt_info)} nats.")
     return text
 
@@ -258,7 +258,7 @@ def blur_comparison(df: pd.DataFrame) -> str:
         return ("This study has no autoencoder baseline (`model: ae`), so VAE and AE sharpness cannot be compared; "
                 "add `model: [vae, ae]` to the search space." + why)
     matched = _match(vae, ae)
-    ae_sharp, ae_nll = ae["test/sharpness"].median(), ae["test/recon_nll"].median()
+    ae_sharp, ae_nll = ae[KEY.sharpness].median(), ae[KEY.recon_nll].median()
     text = (f"AE baseline ({_plural(len(ae), 'run')}): sharpness {fmt(ae_sharp)} (1 = as sharp as the data), "
             f"recon NLL {fmt(ae_nll)} nats.")
     if matched.empty:
@@ -267,7 +267,7 @@ def blur_comparison(df: pd.DataFrame) -> str:
     suffix = ""
     if not standard.empty and len(standard) < len(matched):
         matched, suffix = standard, " with effective β = 1 (the true ELBO)"
-    vae_sharp, vae_nll = matched["test/sharpness"].median(), matched["test/recon_nll"].median()
+    vae_sharp, vae_nll = matched[KEY.sharpness].median(), matched[KEY.recon_nll].median()
     ratio = vae_sharp / ae_sharp if ae_sharp else math.nan
     one = len(matched) == 1
     text += (f" The {_plural(len(matched), 'healthy VAE run')}{suffix} built like it "
@@ -278,8 +278,8 @@ def blur_comparison(df: pd.DataFrame) -> str:
              f"({fmt(vae_nll)} vs {fmt(ae_nll)}).")
     collapsed = vae[vae["status"] == COLLAPSED]
     if not collapsed.empty:
-        text += (f" Collapsed VAEs are the extreme case: sharpness {_span(collapsed['test/sharpness'])}, "
-                 f"recon NLL {_span(collapsed['test/recon_nll'])} nats.")
+        text += (f" Collapsed VAEs are the extreme case: sharpness {_span(collapsed[KEY.sharpness])}, "
+                 f"recon NLL {_span(collapsed[KEY.recon_nll])} nats.")
     if ae_sharp < 1:
         text += f" Even the AE keeps only {fmt(ae_sharp * 100)}% of the originals' Laplacian energy."
     return text + why
@@ -298,7 +298,7 @@ def kl_per_dim_findings(df: pd.DataFrame) -> str:
         used = int((values > KL_INFORMATIVE).sum())
         rows.append({"status": row["status"], "reduction": row["reduction"], "latent_dim": len(values),
                      "informative": used, "top share": values[: max(used, 1)].sum() / total if total > 0 else math.nan,
-                     "max": values[0], "au": row["test/active_units"]})
+                     "max": values[0], "au": row[KEY.active_units]})
     info = pd.DataFrame(rows)
     lines = [f"A dimension counts as informative here when its KL exceeds {KL_INFORMATIVE:g} nats."]
     for status, part in info.groupby("status"):

@@ -7,6 +7,7 @@ import pandas as pd
 from analysis.findings import samples
 from analysis.numbers import fmt
 from analysis.show.tables import html_table
+from common.results import KEY
 
 NOT_AE = "n/a: AE"
 
@@ -41,7 +42,7 @@ def configurations_html(df: pd.DataFrame) -> str:
 
 
 TRIAL_COLUMNS = ("number", "model", "arch", "reduction", "beta", "effective_beta", "latent_dim", "seed", "status",
-                 "test/nelbo")
+                 KEY.nelbo)
 
 
 def trial_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +58,7 @@ def trial_table(df: pd.DataFrame) -> pd.DataFrame:
         record = {name: row[name] for name in TRIAL_COLUMNS if name in row}
         record.update({"reduction": _or_ae(row["reduction"], ae, str), "beta": _or_ae(row["beta"], ae),
                        "effective_beta": _or_ae(row["effective_beta"], ae),
-                       "test/nelbo": _or_ae(row["test/nelbo"], ae)})
+                       KEY.nelbo: _or_ae(row[KEY.nelbo], ae)})
         record.update({"KID ×10³": samples.kid_text(row[samples.KID], row.get(samples.KID_STD)),
                        "FD": fmt(row.get(samples.FD)), "coverage": fmt(row.get(samples.COVERAGE))})
         records.append(record)

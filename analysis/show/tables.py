@@ -10,11 +10,12 @@ import pandas as pd
 
 from analysis.numbers import count, fmt, fmt_info
 from analysis.findings.seeds import config_columns, configurations
+from common.results import KEY
 
 MAX_ROWS = 40
 STYLE = ("<style>.vs-table td, .vs-table th {white-space: nowrap; padding: 2px 6px; font-size: 12px;}"
          ".vs-table td {text-align: right;}</style>")
-INFO_COLUMNS = ("test/mutual_info", "mutual_info")
+INFO_COLUMNS = (KEY.mutual_info, "mutual_info")
 
 
 def _finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,8 +72,8 @@ def html_table(frame: pd.DataFrame, csv_name: str, what: str, max_rows: int = MA
     return f"{STYLE}{note}<table class=\"vs-table\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-TRIAL_COLUMNS = ("number", "state", "latent_dim", "effective_beta", "test/active_units", "test/kl",
-                 "test/mutual_info", "test/recon_diversity", "test/sharpness", "test/recon_nll", "status")
+TRIAL_COLUMNS = ("number", "state", "latent_dim", "effective_beta", KEY.active_units, KEY.kl,
+                 KEY.mutual_info, KEY.recon_diversity, KEY.sharpness, KEY.recon_nll, "status")
 
 
 def trials_html(df: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
@@ -96,9 +97,9 @@ def configurations_table(df: pd.DataFrame) -> pd.DataFrame:
     return mixed_first[columns].rename(columns=CONFIG_METRICS)
 
 
-CONFIG_METRICS = {"test/active_units": "active units (median)", "test/active_units min": "min",
-                  "test/active_units max": "max", "test/recon_diversity": "recon diversity (median)",
-                  "test/kl": "KL (median)", "test/recon_nll": "recon NLL (median)"}
+CONFIG_METRICS = {KEY.active_units: "active units (median)", "test/active_units min": "min",
+                  "test/active_units max": "max", KEY.recon_diversity: "recon diversity (median)",
+                  KEY.kl: "KL (median)", KEY.recon_nll: "recon NLL (median)"}
 
 
 def configurations_html(table: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:

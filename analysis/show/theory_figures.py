@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from analysis.findings import staircase, theory, theory_check
 from analysis.show.axes import empty_panel, log_x
+from common.results import KEY
 
 MAX_PANELS = 8
 EXACT = {"color": "black", "lw": 1.2, "ls": "--"}
@@ -41,7 +42,7 @@ def staircase_figure(frame: pd.DataFrame) -> Figure:
     if not shown:
         return empty_panel(fig, axes[0], "no finished VAE run with active units recorded")
     for ax, (label, part) in zip(axes, shown):
-        beta, units = part["effective_beta"].astype(float), part["test/active_units"].astype(float)
+        beta, units = part["effective_beta"].astype(float), part[KEY.active_units].astype(float)
         ax.scatter(beta, units, s=22, color="#3d6fb6", alpha=0.8, zorder=3, label="runs")
         median = units.groupby(beta).median()
         edges = np.sqrt(median.index[1:] * median.index[:-1])  # a measured step: halfway (in log β) between runs
@@ -110,10 +111,10 @@ def rate_distortion_against_theory(frame: pd.DataFrame) -> Figure:
         curve = theory.rate_distortion(lam, latent, sigma, _beta_grid(pd.Series(beta)))
         points = theory.rate_distortion(lam, latent, sigma, beta)
         ax.plot(curve[:, 0], curve[:, 1], **EXACT, label="exact curve")
-        for (rate, nll), exact in zip(part[["test/kl", "test/recon_nll"]].to_numpy(float), points):
+        for (rate, nll), exact in zip(part[[KEY.kl, KEY.recon_nll]].to_numpy(float), points):
             ax.plot([rate, exact[0]], [nll, exact[1]], color="grey", lw=0.8)
         ax.scatter(points[:, 0], points[:, 1], facecolors="none", edgecolors="black", s=40, label="exact, at each run's β")
-        ax.scatter(part["test/kl"], part["test/recon_nll"], color="#d1495b", s=18, zorder=3, label="measured")
+        ax.scatter(part[KEY.kl], part[KEY.recon_nll], color="#d1495b", s=18, zorder=3, label="measured")
         ax.set(xlabel="rate: KL (nats)", ylabel="distortion: recon NLL (nats)", title=_label(label))
         ax.title.set_fontsize(9)
     axes[0].legend(fontsize=8)

@@ -10,6 +10,7 @@ import pandas as pd
 from analysis.findings import staircase, theory_check
 from analysis.numbers import count, fmt, plural, span, table, values
 from common.collapse import COLLAPSED
+from common.results import KEY
 
 STAIRCASE_HOW = {"bracket": "between", "overlap": "runs disagree between"}
 MAX_GROUPS, MAX_PIECES = 12, 8  # the prose lists at most this many groups, and this many brackets per group
@@ -76,11 +77,11 @@ def equal_beta_pairs(df: pd.DataFrame) -> pd.DataFrame:
         for value in sorted(set(beta[part["reduction"] == "sum"]) & set(beta[part["reduction"] == "mean"])):
             pair = {name: part[(beta == value) & (part["reduction"] == name)].iloc[0] for name in ("sum", "mean")}
             rows.append({**label, "effective β": value, "β (sum)": pair["sum"]["beta"], "β (mean)": pair["mean"]["beta"],
-                         "KL sum": pair["sum"]["test/kl"], "KL mean": pair["mean"]["test/kl"],
-                         "AU sum": int(pair["sum"]["test/active_units"]),
-                         "AU mean": int(pair["mean"]["test/active_units"]),
-                         "recon NLL sum": pair["sum"]["test/recon_nll"],
-                         "recon NLL mean": pair["mean"]["test/recon_nll"]})
+                         "KL sum": pair["sum"][KEY.kl], "KL mean": pair["mean"][KEY.kl],
+                         "AU sum": int(pair["sum"][KEY.active_units]),
+                         "AU mean": int(pair["mean"][KEY.active_units]),
+                         "recon NLL sum": pair["sum"][KEY.recon_nll],
+                         "recon NLL mean": pair["mean"][KEY.recon_nll]})
     return pd.DataFrame(rows, columns=None if rows else [*keys, "effective β"])
 
 
@@ -147,13 +148,13 @@ def _flag_note(df: pd.DataFrame, comparison: pd.DataFrame) -> list[str]:
     """A sentence when the collapse flag calls runs collapsed that still have active units (their reconstructions
     vary too little), which the theory does not call total collapse."""
     flagged = df.loc[df["number"].isin(comparison["number"]) & (df["status"] == COLLAPSED)
-                     & (df["test/active_units"] > 0)]
+                     & (df[KEY.active_units] > 0)]
     if flagged.empty:
         return []
     exact = comparison.loc[comparison["number"].isin(flagged["number"]), "active_units_exact"]
     return [f"- **The collapse flag and the theory**: {plural(len(flagged), 'run')} flagged *collapsed* "
             f"(effective β {values(flagged['effective_beta'])}) still {'has' if len(flagged) == 1 else 'have'} "
-            f"{values(flagged['test/active_units'])} active unit(s) (exact: {values(exact)}): the flag also counts "
+            f"{values(flagged[KEY.active_units])} active unit(s) (exact: {values(exact)}): the flag also counts "
             "runs whose reconstructions barely vary (recon diversity below its threshold), while total collapse in "
             "the theory is no active unit at all."]
 
