@@ -171,34 +171,32 @@ def _within(row: Row) -> str:
         return "—"
     memory = "yes" if row.peak_mb <= row.limit_mb else "**no**"
     evaluation = "yes" if row.figure("eval_cpu_seconds") <= row.figure("epoch_cpu_seconds") else "**no**"
-    return f"≤ {row.limit_mb:,.0f} MB: {memory}; evaluation ≤ 1 pass: {evaluation}"
+    return f"≤ {row.limit_mb:,.0f} MB {memory} / {evaluation}"
 
 
 def markdown(rows: list[Row], sweep: dict[str, float], machine: str, date: str,
              load: tuple[float, float, float] | None = None) -> str:
     base = next((row for row in rows if row.case == "70,000 digits"), None)
     header = ("| trial | peak RSS (MB) | estimate (MB) | CPU (s) | training (s) | one pass (s), CPU | "
-              "evaluation (s), CPU | sample metrics (s) | iwae_nll ± SE (M images) | {last} |")
+              "evaluation (s), CPU |{samples} iwae_nll ± SE (M images) | {last} |")
     lines = [START, "", "## Data at scale (generated)", "",
-             "One `python -m vae.train` process per row, one at a time. Peak RSS and CPU seconds (user + system) "
-             "from `os.wait4` at exit (as `/usr/bin/time -v`); from its metrics.json: training (epochs with "
-             "validation), one pass (fastest epoch, no validation), evaluation and sample metrics (which train the "
-             "sample-quality classifier unless the row says cached), in wall seconds, the pass and the evaluation "
-             "also in CPU seconds (the limit compares those). Data: mnist5k tiled 14 times (70,000 digits) and "
-             "random uint8 pixels of CIFAR-10's size (60,000 × 32 × 32 × 3): right for cost, not for quality. "
-             "Estimate: `vae.memory.trial_bytes`, what `--workers auto` budgets per worker. "
-             f"{machine}; {date}." + (f" Load average {'/'.join(f'{v:.2f}' for v in load)} on {os.cpu_count()} "
-                                      f"cores when written: wall times are inflated by other jobs; CPU seconds and "
-                                      f"peak memory are the numbers to compare." if load else ""),
-             "", header.format(last="limits met"), "|---|---|---|---|---|---|---|---|---|---|"]
+             "One `python -m vae.train` process per row. Peak RSS and CPU seconds from `os.wait4` (as "
+             "`/usr/bin/time -v`); the time split from its metrics.json, in wall seconds (one pass: the fastest "
+             "epoch without validation; the limit compares CPU seconds). Sample metrics train the sample-quality "
+             "classifier unless the row says cached. Data: mnist5k tiled 14 times and random uint8 pixels of "
+             "CIFAR-10's size: right for cost, not for quality. Estimate: what `--workers auto` budgets "
+             f"(`vae.memory.trial_bytes`). {machine}; {date}."
+             + (f" Load average {'/'.join(f'{v:.2f}' for v in load)} when written." if load else ""),
+             "", header.format(samples=" sample metrics (s) |", last="within limits: memory / evaluation ≤ 1 pass"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if row.group != "size":
             continue
         lines.append(_line(row, _within(row)))
-    lines += ["", "Growth: mlp, 1 epoch, no sample metrics, 70,000 digits unless the row says otherwise "
-              "(test split 7,000 images, k = 100, latent 16, `eval_examples` 1,000); last column: CPU / peak / "
-              "evaluation CPU ÷ the 70,000-digit row's.", "",
-              header.format(last="÷ 70,000 row"), "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "Growth: mlp, 1 epoch, no sample metrics; unless the row says otherwise 70,000 digits, test split "
+              "7,000, k = 100, latent 16, `eval_examples` 1,000.", "",
+              header.format(samples="", last="CPU / peak / evaluation CPU ÷ 70,000 row"),
+              "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         if row.group != "growth":
             continue
@@ -206,20 +204,21 @@ def markdown(rows: list[Row], sweep: dict[str, float], machine: str, date: str,
         if base is not None and base.metrics and row.metrics:
             ratio = (f"{row.cpu_s / base.cpu_s:.2f} / {row.peak_mb / base.peak_mb:.2f} / "
                      f"{row.figure('eval_cpu_seconds') / base.figure('eval_cpu_seconds'):.2f}")
-        lines.append(_line(row, ratio))
+        lines.append(_line(row, ratio, samples=False))
     if sweep:
         peaks = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in sorted(sweep.items()) if name != "error")
         worst = max((mb for name, mb in sweep.items() if name in ("worker", "launcher")), default=math.nan)
-        lines += ["", f"`python -m sweep.launch --workers 2` on the 70,000 digits (grid beta 1, 4; 1 epoch; W&B "
-                      f"disabled), peak RSS by role: {peaks}; ≤ 2,000 MB per process: "
+        lines += ["", f"`python -m sweep.launch --workers 2` on the 70,000 digits (β 1 and 4, 1 epoch), peak RSS: "
+                      f"{peaks}; ≤ 2,000 MB per process: "
                       + ("yes" if worst <= 2000 and "error" not in sweep else "**no**") + "."]
     return "\n".join(lines + ["", END])
 
 
-def _line(row: Row, last: str) -> str:
+def _line(row: Row, last: str, samples: bool = True) -> str:
     se = (f"{_num(row.figure('iwae_nll'), 2)} ± {_num(row.figure('iwae_nll_se'), 2)} "
           f"({_num(row.figure('iwae_examples'), 0)})")
     return (f"| {row.case} | {_num(row.peak_mb, 0)} | {_num(row.estimate_mb, 0)} | {_num(row.cpu_s)} | "
             f"{_num(row.figure('train_seconds'))} | {_num(row.figure('epoch_seconds'))}, "
             f"{_num(row.figure('epoch_cpu_seconds'))} | {_num(row.figure('eval_seconds'))}, "
-            f"{_num(row.figure('eval_cpu_seconds'))} | {_num(row.figure('sample_metrics_seconds'))} | {se} | {last} |")
+            f"{_num(row.figure('eval_cpu_seconds'))} |"
+            + (f" {_num(row.figure('sample_metrics_seconds'))} |" if samples else "") + f" {se} | {last} |")

@@ -157,12 +157,9 @@ def measure_all(quick: bool, log, progress=lambda runs: None) -> list[Run]:
 
 def markdown(runs: list[Run], machine: str, date: str, load: tuple[float, float, float] | None = None) -> str:
     lines = [START, "", "## Report at scale (generated)", "",
-             f"`python -m analysis.report` on synthetic studies (`analysis.read.synthetic`), one run per row: wall and "
-             f"CPU time of the whole command, peak RSS of the notebook kernels and of the report process, the larger "
-             f"HTML page. Limits: ≤ 60 s (500 trials) / ≤ 120 s (5,000), ≤ 2 GiB, HTML ≤ 10 MB. Build: writing the "
-             f"trials with Optuna (no training). Machine: {machine}; {date}."
-             + (f" Load average (1/5/15 min) when written: {'/'.join(f'{v:.2f}' for v in load)}"
-                f" on {os.cpu_count()} cores." if load else ""), "",
+             f"`python -m analysis.report` on synthetic studies (`analysis.read.synthetic`; build: writing them with "
+             f"Optuna). Limits: ≤ 60 s (500 trials) / ≤ 120 s (5,000), ≤ 2 GiB, HTML ≤ 10 MB. {machine}; {date}."
+             + (f" Load average {'/'.join(f'{v:.2f}' for v in load)} when written." if load else ""), "",
              "| storage | trials | build (s) | report wall (s) | report CPU (s) | kernel peak RSS (MiB) | "
              "report process RSS (MiB) | HTML (MB) | within limits: by wall / by CPU time | exit |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -35,6 +35,24 @@ def test_report_keeps_the_hand_written_part(tmp_path):
     assert report.fmt_pct(math.nan) == "n/a"
 
 
+def test_a_run_of_one_section_replaces_only_its_rows_and_details(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    first = report.Report("Some CPU", "2026-01-01", (0.0, 0.0, 0.0), quick=False)
+    first.add("throughput", "2", "1", "2.00×", "≥ 1.5×", "python -m benchmarks --only throughput")
+    first.add("main job", "90 s", "—", "—", "≤ 120 s", "python -m benchmarks --only mainjob")
+    first.details += ["- matmul peak: 100 GFLOP/s", "- main job verdicts: 3 collapsed"]
+    report.write(first, path)
+    again = report.Report("Some CPU", "2026-02-02", (0.0, 0.0, 0.0), quick=False)
+    again.add("main job", "80 s", "—", "—", "≤ 120 s", "python -m benchmarks --only mainjob")
+    again.details.append("- main job verdicts: 4 collapsed")
+    report.write(again, path)
+    text = path.read_text()
+    assert "| throughput | 2 | 1 | 2.00× | ≥ 1.5× | 2026-01-01 |" in text
+    assert "| main job | 80 s |" in text and "90 s" not in text and "2026-02-02" in text
+    assert "- matmul peak: 100 GFLOP/s" in text and "4 collapsed" in text and "3 collapsed" not in text
+    assert text.index("| throughput") < text.index("| main job")
+
+
 def test_conv_flop_count_matches_the_layer_arithmetic():
     """Forward FLOPs of our conv VAE and of the keras-io reference, layer by layer by hand (28×28×1 images)."""
     config = TrialConfig(arch="conv", filters=[32, 64], hidden=[512, 256], latent_dim=16)
@@ -75,3 +93,18 @@ def test_suite_cpu_plugin_records_each_test_and_its_children(tmp_path):
     assert name.endswith("test_burn.py") and cpu == pytest.approx(sum(row[1] + row[2] for row in rows.values()))
     summary = run_cli("-m", "benchmarks.suite_cpu", str(log))
     assert summary.returncode == 0 and "test_burn.py" in summary.stdout and "total" in summary.stdout
+
+
+def test_data_scale_rows_say_when_a_limit_is_missed():
+    from benchmarks import data_scale
+
+    metrics = {"train_seconds": 7.0, "epoch_seconds": 2.5, "epoch_cpu_seconds": 4.0, "eval_seconds": 1.5,
+               "eval_cpu_seconds": 5.0, "sample_metrics_seconds": 11.0, "iwae_nll": 110.0, "iwae_nll_se": 0.9,
+               "iwae_examples": 1000}
+    over = data_scale.Row("70,000 digits, mlp", "size", {}, limit_mb=1500, peak_mb=1600, cpu_s=30.0,
+                          metrics=metrics, estimate_mb=1500)
+    growth = data_scale.Row("70,000 digits", "growth", {}, peak_mb=1200, cpu_s=15.0, metrics=metrics)
+    text = data_scale.markdown([over, growth], {"worker": 2100.0}, "m", "d")
+    assert "| ≤ 1,500 MB **no** / **no** |" in text and "≤ 2,000 MB per process: **no**" in text
+    growth_line = next(line for line in text.splitlines() if line.startswith("| 70,000 digits |"))
+    assert growth_line.count("|") == 10 and growth_line.endswith("| 1.00 / 1.00 / 1.00 |")
