@@ -25,8 +25,8 @@ def fmt(value: Any, digits: int = 3) -> str:
     value = float(value)
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.{digits - 1}e}"
-    if abs(value) >= 1000:
-        rounded = float(f"{value:.{digits}g}")
+    rounded = float(f"{value:.{digits}g}")  # 999.7 rounds to 1000: written as 1 000, not 1e+03
+    if abs(rounded) >= 1000:
         return f"{rounded:,.0f}".replace(",", THIN)
     return f"{value:.{digits}g}"
 

@@ -12,7 +12,7 @@ from analysis.show import narrative
 from analysis.read import synthetic
 from analysis.findings.boundary import boundaries
 from analysis.read.load import trials
-from analysis.numbers import MAX_LISTED, THIN, fmt, fmt_info, values
+from analysis.numbers import MAX_LISTED
 from analysis.findings.seeds import configurations
 
 
@@ -82,11 +82,3 @@ def test_prose_summarises_instead_of_listing_hundreds_of_values(big):
     assert "Where collapse begins" in text
     medians = text.split("MI (nats)")[1].split("\n\n")[0]
     assert "≈ 0" in medians and not re.search(r"\| -\d", medians)  # collapsed runs' MI: noise around 0
-
-
-def test_number_format_is_one_format():
-    assert fmt(392) == "392" and fmt(784.0) == "784" and fmt(3136) == f"3{THIN}140"
-    assert fmt(0.000035) == "3.50e-05" and fmt(float("nan")) == "n/a"
-    assert fmt_info(-3.5e-05) == "≈ 0" and fmt_info(2.5) == "2.5"
-    assert values(pd.Series(np.geomspace(1, 100, 50))) == "50 values, 1–100"
-    assert values(pd.Series([4.0, 1.0, 0.1])) == "0.1, 1, 4"
