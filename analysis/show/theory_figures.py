@@ -59,7 +59,7 @@ def staircase_figure(frame: pd.DataFrame) -> Figure:
         ax.set(xlabel="effective β", title=_label(label))
         ax.title.set_fontsize(9)
     axes[0].set_ylabel("active units")
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].legend(fontsize=8, loc="upper right")
     more = f" (first {len(shown)} of {len(found)} groups)" if len(found) > len(shown) else ""
     fig.suptitle(f"The staircase: active units against effective β{more}")
     return fig
