@@ -42,7 +42,7 @@ THRESHOLDS = {source.thresholds or {}!r}  # collapse-flag thresholds (common.col
 from IPython.display import HTML, Image, Markdown, display
 
 from analysis.findings import effective_beta
-from analysis.show import figures, narrative, tables
+from analysis.show import figures, kl_figures, kl_narrative, narrative, tables
 from common.collapse import Thresholds
 from analysis.read.load import load
 
@@ -131,10 +131,10 @@ def kl_per_dim(source: Source, redacted_storage: str | None = None) -> nbformat.
         parameters_cell(source, redacted_storage),
         _code("display(Markdown(narrative.overview(df)))"),
         _md("## Which dimensions carry information?"),
-        _code("display(Markdown(narrative.kl_per_dim_findings(df)))\n"
-              "show(figures.kl_per_dim_heatmap(df))"),
+        _code("display(Markdown(kl_narrative.kl_per_dim_findings(df)))\n"
+              "show(kl_figures.kl_per_dim_heatmap(df))"),
         _md("## Active units vs latent size"),
-        _code("show(figures.active_units_vs_latent_dim(df))"),
+        _code("show(kl_figures.active_units_vs_latent_dim(df))"),
         _md("## Active units and KL against effective β"),
         _code("show(figures.units_and_kl_vs_beta(df, x=\"effective_beta\"))"),
         _md("## The staircase: at which effective β does each latent unit switch off?"),

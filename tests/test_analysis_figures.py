@@ -1,4 +1,4 @@
-"""analysis.show.figures: every figure function renders, on the full test study and on awkward subsets."""
+"""analysis.show.figures and kl_figures: every figure function renders, on the full test study and on awkward subsets."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +6,12 @@ import pytest
 from analysis_fixtures import make_study
 from matplotlib.figure import Figure
 
-from analysis.show import figures
+from analysis.show import figures, kl_figures
 from analysis.show.images import load_reconstructions, pick_runs
 from analysis.read.load import trials
 from analysis.show.tables import kl_matrix
+
+FIGURES = figures.ALL_FIGURES + kl_figures.ALL_FIGURES
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,7 @@ def df(tmp_path_factory):
     return trials(*make_study(root, with_running=True))
 
 
-@pytest.mark.parametrize("function", figures.ALL_FIGURES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("function", FIGURES, ids=lambda f: f.__name__)
 def test_every_figure_renders(df, function):
     fig = function(df)
     assert isinstance(fig, Figure)
@@ -41,7 +43,7 @@ def test_figures_render_on_partial_data(df, subset):
     else:
         part = df.assign(artifact_dir=None, kl_per_dim=np.nan)
     part.attrs = df.attrs
-    for function in figures.ALL_FIGURES:
+    for function in FIGURES:
         assert figures.to_png(function(part), dpi=30).startswith(b"\x89PNG")
 
 

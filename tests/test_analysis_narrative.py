@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from analysis_fixtures import EXPECTED, PIXELS, make_study
 
-from analysis.show import narrative
+from analysis.show import kl_narrative, narrative
 from analysis.read.load import trials
 
 ALL_TEXT = (narrative.overview, narrative.collapse_findings, narrative.why_overregularization,
-            narrative.regularization_check, narrative.blur_comparison, narrative.kl_per_dim_findings)
+            narrative.regularization_check, narrative.blur_comparison, kl_narrative.kl_per_dim_findings)
 
 
 @pytest.fixture(scope="module")

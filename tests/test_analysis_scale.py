@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from analysis.show import narrative
+from analysis.show import kl_narrative, narrative
 from analysis.read import synthetic
 from analysis.findings.boundary import boundaries
 from analysis.read.load import trials
@@ -74,7 +74,7 @@ def test_seed_verdicts_on_a_noisy_synthetic_study(tmp_path):
 def test_prose_summarises_instead_of_listing_hundreds_of_values(big):
     text = "\n".join(function(big) for function in (narrative.overview, narrative.collapse_findings,
                                                     narrative.why_overregularization, narrative.regularization_check,
-                                                    narrative.blur_comparison, narrative.kl_per_dim_findings))
+                                                    narrative.blur_comparison, kl_narrative.kl_per_dim_findings))
     number = r"-?\d[\d.\u202f]*(?:e[+-]\d+)?"
     longest = max(len(match.split(",")) for match in re.findall(rf"{number}(?:, {number})+", text))
     assert longest <= MAX_LISTED

@@ -1,4 +1,4 @@
-"""One function per figure of the report; each takes the trial table of `analysis.read.load` and returns a Figure.
+"""One function per figure of the overregularisation report (the KL-per-dimension report's: `kl_figures`); each takes the trial table of `analysis.read.load` and returns a Figure.
 
 Figures are built on `matplotlib.figure.Figure` directly (no pyplot state, nothing to close, works under any
 backend; Agg is selected when nothing else has been). Only finished trials are plotted. Every function renders
@@ -25,14 +25,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
 
 from analysis.show.axes import (MAX_LEVELS, empty_panel, label_stacks, log_colorbar, log_x,  # noqa: E402
                                 stack_note, stacks)
 from analysis.findings.boundary import boundaries, judged  # noqa: E402
 from common.collapse import Thresholds  # noqa: E402
 from analysis.show.images import reconstruction_grid  # noqa: E402
-from analysis.show.tables import kl_matrix, kl_selection  # noqa: E402
 from common.results import KEY  # noqa: E402
 
 STATUS_COLORS = {"healthy": "#2a9d55", "partial": "#e9a23b", "collapsed": "#d1495b", "ae": "#3d6fb6",
@@ -93,7 +91,7 @@ def _band_title(binned: bool, x: str) -> str:
     return f"({what}lines: median over seeds/runs, band: min–max)"
 
 
-def _point_style(n: int) -> dict:
+def point_style(n: int) -> dict:
     return {"s": 12, "alpha": 0.45, "linewidth": 0} if n > MANY else {"s": 60, "alpha": 0.9}
 
 
@@ -164,7 +162,7 @@ def collapse_vs_effective_beta(frame: pd.DataFrame) -> Figure:
     if data.empty:
         return empty_panel(fig, axes[0], "no effective β recorded")
     statuses = [name for name in ("healthy", "partial", "collapsed", "unknown") if (data["status"] == name).any()]
-    style = _point_style(len(data))
+    style = point_style(len(data))
     spots = stacks(data.dropna(subset=[KEY.recon_diversity]).assign(reduction=data["reduction"].astype(str)),
                    "effective_beta", KEY.recon_diversity, log_x=True, by=("reduction", "status"))
     for marker, size, (reduction, part) in zip("os^D", SIZES, spots.groupby("reduction")):
@@ -227,7 +225,7 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
         return empty_panel(fig, ax, "no finished VAE trials with KL and recon NLL")
     betas = data["beta"].astype(float)
     norm = LogNorm(betas.min(), betas.max()) if betas.min() > 0 and betas.max() > betas.min() else None
-    style = _point_style(len(data))
+    style = point_style(len(data))
     spots = stacks(data.sort_values("beta").assign(reduction=data["reduction"].astype(str)), KEY.kl,
                    KEY.recon_nll, by=("reduction",))
     for marker, size, (reduction, part) in zip("os^D", SIZES, spots.groupby("reduction")):
@@ -240,54 +238,6 @@ def rate_distortion(frame: pd.DataFrame) -> Figure:
     ax.set(xlabel="rate: KL(q(z|x) || p(z)) (nats)", ylabel="distortion: recon NLL (nats)",
            title=f"Rate–distortion plane{stack_note(stacked, ', coloured by their smallest β')}")
     ax.title.set_fontsize(10)
-    return fig
-
-
-def kl_per_dim_heatmap(frame: pd.DataFrame) -> Figure:
-    """Per-dimension KL (nats), dims sorted by KL within each row: every VAE trial in a small study, else the
-    median per arch × latent size × status (the selection is stated in the title)."""
-    matrix, caption = kl_selection(frame)
-    fig = Figure(figsize=(max(6.0, 0.3 * matrix.shape[1] + 5), max(3.0, 0.28 * len(matrix) + 1.5)),
-                 layout="constrained")
-    ax = fig.subplots()
-    if matrix.empty:
-        return empty_panel(fig, ax, "no per-dimension KL recorded")
-    positive = matrix.to_numpy()[np.isfinite(matrix.to_numpy()) & (matrix.to_numpy() > 0)]
-    norm = LogNorm(max(positive.min(), 1e-3), max(positive.max(), 1e-2)) if positive.size else None
-    sns.heatmap(matrix.clip(lower=1e-3), norm=norm, cmap="magma", ax=ax, cbar_kws={"label": "KL (nats, log)"},
-                yticklabels=True, xticklabels=max(1, matrix.shape[1] // 16))
-    ax.set(xlabel="latent dimension (sorted by KL, per row)", ylabel="", title=f"KL per latent dimension: {caption}")
-    ax.tick_params(axis="y", labelsize=7)
-    return fig
-
-
-def active_units_vs_latent_dim(frame: pd.DataFrame) -> Figure:
-    """Active units against latent_dim; the dashed diagonal is 'every unit active'."""
-    data = vaes(frame)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-    ax = fig.subplots()
-    if data.empty:
-        return empty_panel(fig, ax, "no finished VAE trials")
-    latent = pd.to_numeric(data["latent_dim"], errors="coerce")
-    jitter = np.random.default_rng(0).uniform(-0.18, 0.18, len(data))
-    data = data.assign(x=latent * 2 ** jitter, y=data[KEY.active_units] + jitter * 0.8)
-    color = data["effective_beta"].astype(float).fillna(data["beta"].astype(float))
-    norm = LogNorm(color.min(), color.max()) if color.min() > 0 and color.max() > color.min() else None
-    style = _point_style(len(data))
-    for marker, (reduction, part) in zip("os^D", data.groupby(data["reduction"].astype(str))):
-        points = ax.scatter(part["x"], part["y"], c=color[part.index], norm=norm, cmap="viridis", marker=marker,
-                            label=f"reduction={reduction}", edgecolors="black", **{**style, "linewidth": 0.3})
-    log_colorbar(fig, points, ax, "effective β (log scale)", color)
-    top = float(latent.max())
-    ax.plot([latent.min(), top], [latent.min(), top], ls="--", color="grey", lw=1)
-    ax.set_xscale("log", base=2)
-    ax.set_xlim(latent.min() / 2 ** 0.5, latent.max() * 2 ** 0.5)
-    ticks = sorted(latent.dropna().unique())
-    ax.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.legend(fontsize=8)
-    ax.set(xlabel="latent_dim (points jittered sideways)", ylabel="active units",
-           title="Active units vs latent dimensionality")
     return fig
 
 
@@ -322,4 +272,4 @@ def ae_vs_vae(frame: pd.DataFrame) -> Figure:
 
 
 ALL_FIGURES = (units_and_kl_vs_beta, recon_diversity_vs_beta, collapse_vs_effective_beta, rate_distortion,
-               kl_per_dim_heatmap, active_units_vs_latent_dim, ae_vs_vae, reconstruction_grid)
+               ae_vs_vae, reconstruction_grid)

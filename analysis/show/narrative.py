@@ -6,7 +6,6 @@ Each function takes the DataFrame of `analysis.read.load` and returns Markdown. 
 from __future__ import annotations
 
 import math
-from common.results import FAIL_REASON, KEY
 from collections import Counter
 
 import numpy as np
@@ -16,8 +15,7 @@ from analysis.findings.boundary import findings as boundary_findings
 from common.collapse import COLLAPSED, HEALTHY, PARTIAL, Thresholds
 from analysis.numbers import count, fmt, fmt_info, levels, plural, span, table, values
 from analysis.findings.seeds import seed_summary
-
-KL_INFORMATIVE = 0.1  # nats: a dimension carrying less than this is "at the prior" in the KL-per-dim text
+from common.results import FAIL_REASON, KEY
 
 
 _values, _levels, _span, _plural = values, levels, span, plural
@@ -283,39 +281,3 @@ def blur_comparison(df: pd.DataFrame) -> str:
     if ae_sharp < 1:
         text += f" Even the AE keeps only {fmt(ae_sharp * 100)}% of the originals' Laplacian energy."
     return text + why
-
-
-def kl_per_dim_findings(df: pd.DataFrame) -> str:
-    """How the KL is spread over latent dimensions, per status and latent size."""
-    vae = finished_vaes(df)
-    vae = vae[vae["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray)).astype(bool)]
-    if vae.empty:
-        return "No per-dimension KL recorded."
-    rows = []
-    for _, row in vae.iterrows():
-        values = np.sort(np.asarray(row["kl_per_dim"], dtype=float))[::-1]
-        total = values.sum()
-        used = int((values > KL_INFORMATIVE).sum())
-        rows.append({"status": row["status"], "reduction": row["reduction"], "latent_dim": len(values),
-                     "informative": used, "top share": values[: max(used, 1)].sum() / total if total > 0 else math.nan,
-                     "max": values[0], "au": row[KEY.active_units]})
-    info = pd.DataFrame(rows)
-    lines = [f"A dimension counts as informative here when its KL exceeds {KL_INFORMATIVE:g} nats."]
-    for status, part in info.groupby("status"):
-        line = (f"- **{status}** ({_plural(len(part), 'run')}): informative dims {_span(part['informative'])} of "
-                f"{_values(part['latent_dim'])}; largest per-dim KL {_span(part['max'])} nats")
-        if status != COLLAPSED:
-            line += f"; those dims carry {fmt(part['top share'].median() * 100)}% of the total KL (median)"
-        lines.append(line + ".")
-    agree = (info["informative"] == info["au"]).mean()
-    text = (f"Informative-dimension counts match the active-unit counts in {fmt(agree * 100)}% of runs. Both count "
-            f"the dims the encoder uses; the others stay at the prior (posterior collapse per dimension), which "
-            f"is how a VAE prunes a latent space larger than it needs.")
-    if agree < 1:
-        text += (" Where they differ, a dimension pays KL because its posterior variance departs from the "
-                 "prior's while its mean hardly varies across inputs (or the reverse), so it is informative by one "
-                 "test and not the other.")
-    lines.append(text)
-    for latent, part in info[info["status"] == HEALTHY].groupby("latent_dim"):
-        lines.append(f"- latent_dim {latent}: healthy runs use {_span(part['informative'])} dims.")
-    return "\n\n".join(lines)
