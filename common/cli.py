@@ -48,6 +48,9 @@ def run_main(body: Callable[[], int], on_interrupt: str | None = None) -> int:
         except KeyboardInterrupt:
             print(on_interrupt or "interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a Unix tool does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush does not fail again
+            return EXIT_OK
 
 
 def child_env(**extra: str) -> dict[str, str]:
