@@ -95,3 +95,16 @@ def test_overview_counts_trials_stopped_by_the_machine_apart_from_interrupted_on
     text = narrative.overview(df)
     assert "1 trial interrupted (worker killed or stopped) and re-run" in text
     assert "1 trial stopped by the machine (a full disk, ...), not by its configuration, and re-run" in text
+
+
+def test_kl_findings_name_each_latent_size_when_a_status_spans_several(df):
+    import numpy as np
+    import pandas as pd
+
+    healthy = df[df["status"] == "healthy"].copy()
+    small = healthy.assign(kl_per_dim=healthy["kl_per_dim"].map(lambda kl: np.asarray(kl)[:2]))
+    mixed = pd.concat([df, small], ignore_index=True)
+    mixed.attrs = df.attrs
+    text = kl_narrative.kl_per_dim_findings(mixed)
+    assert "informative dims 2–8 (latent_dim 2, 8; per size below)" in text
+    assert "- latent_dim 2: healthy runs use 2 dims." in text and "informative dims 0 of 8" in text

@@ -31,8 +31,11 @@ def kl_per_dim_findings(df: pd.DataFrame) -> str:
     info = pd.DataFrame(rows)
     lines = [f"A dimension counts as informative here when its KL exceeds {KL_INFORMATIVE:g} nats."]
     for status, part in info.groupby("status"):
-        line = (f"- **{status}** ({plural(len(part), 'run')}): informative dims {span(part['informative'])} of "
-                f"{values(part['latent_dim'])}; largest per-dim KL {span(part['max'])} nats")
+        sizes = part["latent_dim"].nunique()
+        below = "; per size below" if status == HEALTHY else ""
+        of = f"of {values(part['latent_dim'])}" if sizes == 1 else f"(latent_dim {values(part['latent_dim'])}{below})"
+        line = (f"- **{status}** ({plural(len(part), 'run')}): informative dims {span(part['informative'])} {of}; "
+                f"largest per-dim KL {span(part['max'])} nats")
         if status != COLLAPSED:
             line += f"; those dims carry {fmt(part['top share'].median() * 100)}% of the total KL (median)"
         lines.append(line + ".")
