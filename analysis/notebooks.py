@@ -155,7 +155,8 @@ def samples(source: Source, redacted_storage: str | None = None) -> nbformat.Not
         parameters_cell(source, redacted_storage),
         _code("from analysis.findings import beta_claim, samples as sample_report\n"
               "from analysis.show import sample_figures, sample_narrative, sample_tables\n"
-              "display(Markdown(sample_report.answer(df)))"),
+              "display(Markdown(sample_report.answer(df)))\n"
+              "display(Markdown(sample_narrative.best_to_sample(df)))"),
         _md("## What the numbers mean"),
         _code("display(Markdown(sample_report.overview(df)))\n"
               "display(Markdown(\"**The calibration ladder**: image sets of known quality, scored against the test "

@@ -2,6 +2,8 @@
 different, the AE like with like, the β > 1 claim, the ladder placement, and tables/figures a reader can trust."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -217,3 +219,19 @@ def test_the_shipped_sample_configs_cover_what_their_checks_need():
     assert claim.trial.reduction == "sum" and 1.0 in claim.search.space["beta"] and max(claim.search.space["beta"]) > 1
     assert len(claim.search.space["latent_dim"]) > 1 and 2 <= len(claim.search.space["seed"]) <= 3
     assert len(points) == len({tuple(sorted(point.items())) for point in points}) == 27
+
+
+def test_the_report_names_the_model_to_sample_from_and_the_command(frame):
+    from vae.saving import FILES
+
+    assert "no non-collapsed VAE of this sweep has a saved model" in sample_narrative.best_to_sample(frame)
+    for folder in frame["artifact_dir"].dropna():
+        for name in FILES:
+            (Path(folder) / name).write_text("{}")
+    best = frame[(frame["arch"] == "conv") & (frame["reduction"] == "sum") & (frame["beta"] == 1.0)].iloc[0]
+    text = plain(sample_narrative.best_to_sample(frame))  # the conv AE (KID 200) scores lower but is no VAE
+    assert f"trial #{best['number']} (conv, reduction=sum, β=1, latent 16)" in text and "KID 350 ± 10." in text
+    assert f"`python -m vae.sample {best['artifact_dir']} --n 100`" in text and "would do as well" not in text
+    wider = frame.assign(**{samples.KID_STD: 0.02})  # conv β=0.5 (KID 380) now lies within twice the spread
+    close = wider[(wider["arch"] == "conv") & (wider["reduction"] == "sum") & (wider["beta"] == 0.5)].iloc[0]
+    assert f"#{close['number']} lies within twice that spread" in sample_narrative.best_to_sample(wider)

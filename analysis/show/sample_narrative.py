@@ -1,12 +1,17 @@
 """The samples report's findings on the AE (compared like with like) and on the collapsed runs, as prose."""
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import pandas as pd
 
 from analysis.numbers import fmt
-from analysis.findings.samples import (COVERAGE, KID, beta_text, configurations, is_ae, kid_range, kid_span, kid_text,
+from analysis.findings.samples import (COVERAGE, KID, KID_STD, beta_text, configurations, is_ae, kid_range, kid_span, kid_text,
                               ladder_of, measured, order, placement)
 from common.collapse import COLLAPSED
+from common.results import ARTIFACT_DIR
+from vae.saving import FILES as SAVED_FILES
 
 
 def ae_findings(df: pd.DataFrame) -> str:
@@ -60,3 +65,29 @@ def collapse_findings(df: pd.DataFrame) -> str:
                        for (_, row), count in zip(exceptions.iterrows(), beaten))
     return text + (f" Not all of them score worst: {listed}. The collapse flag reads the reconstructions and the "
                    "active units, KID the prior samples; look at both rows in the sample grids above.")
+
+
+def best_to_sample(df: pd.DataFrame) -> str:
+    """The model to sample from: the non-collapsed VAE with a saved model and the lowest KID, and the command."""
+    rows = measured(df)
+    rows = rows[~is_ae(rows) & (rows["status"] != COLLAPSED)]
+    saved = rows[rows[ARTIFACT_DIR].map(lambda folder: isinstance(folder, str)
+                                        and all((Path(folder) / name).is_file() for name in SAVED_FILES))] \
+        if ARTIFACT_DIR in rows else rows.iloc[0:0]
+    if saved.empty:
+        return "**To sample from**: no non-collapsed VAE of this sweep has a saved model."
+    best = saved.loc[saved[KID].idxmin()]
+    spread = float(best.get(KID_STD) or 0.0)
+    close = saved[(saved.index != best.name) & ((saved[KID] - best[KID]).abs() <= 2 * spread)]
+    ties = ""
+    if spread > 0 and not close.empty:
+        numbers = ", ".join(f"#{int(number)}" for number in close["number"])
+        ties = f"; {numbers} {'lies' if len(close) == 1 else 'lie'} within twice that spread and would do as well"
+    effective = best.get("effective_beta")
+    shown_beta = beta_text(best["beta"]) + (f", effective β {fmt(effective)}" if pd.notna(effective)
+                                            and best["reduction"] == "mean" else "")
+    return (f"**To sample from**: trial #{int(best['number'])} ({best['arch']}, reduction={best['reduction']}, "
+            f"{shown_beta}, latent {int(best['latent_dim'])}) has the lowest KID among the VAEs that did not "
+            f"collapse, KID {kid_text(best[KID], best.get(KID_STD))}{ties}. "
+            f"`python -m vae.sample {shlex.quote(best[ARTIFACT_DIR])} --n 100` writes its prior samples, "
+            f"reconstructions, traversals and interpolations.")
