@@ -132,8 +132,9 @@ def _reduction_sentence(vae: pd.DataFrame, reduction: str, thresholds: Threshold
             epochs = _values(active["epochs_run"])
             text += (f" {who} still {'has' if len(active) == 1 else 'have'} active units "
                      f"({_span(active[KEY.active_units])}) and KL {_span(active[KEY.kl])} nats: the encoder "
-                     f"uses z but the decoder's outputs barely differ — under-training"
-                     f"{f' (epochs run: {epochs})' if epochs else ''} rather than over-regularisation.")
+                     f"uses z but the decoder's outputs barely differ. Such a run is at the edge of collapse; "
+                     f"whether more training{f' (epochs run: {epochs})' if epochs else ''} would let the decoder "
+                     f"use z, i.e. under-training rather than over-regularisation, this sweep cannot tell.")
     if not partial.empty:
         text += (f" {_plural(len(partial), 'run')} only partially used the latent space (β = "
                  f"{_values(partial['beta'])}: active units {_span(partial[KEY.active_units])}).")
