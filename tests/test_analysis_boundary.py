@@ -70,6 +70,8 @@ def test_findings_state_the_criterion_the_flag_gap_and_the_agreement(study):
     assert boundary.CSV_NAME in text and "located for 2 of 3 groups" in text
     assert "high/low ≤ 2, reached in 2 of 2" in text  # 22.6/13.45 = 1.68 and 18.5/12.2 = 1.52
     assert "1 run flagged collapsed still has active units" in text
+    assert "In 1 group the data cannot locate it: 1 with no run at AU = 0" in text  # conv
+    assert "every run at AU = 0" not in text and "does not grow" not in text  # reasons with no group are left out
     assert "arch mlp, latent_dim 16: sum 13.4–22.6, mean 12.2–18.5" in text and "**agree**" in text
 
 

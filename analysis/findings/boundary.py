@@ -144,9 +144,12 @@ def findings(df: pd.DataFrame) -> str:
                  f"{count(len(located))}")
     missing = found[~found["located"]]
     if not missing.empty:
-        text += (f". In {plural(len(missing), 'group')} the data cannot locate it: "
-                 f"{int((missing['method'] == 'above').sum())} with no run at AU = 0 (the boundary lies above the "
-                 f"largest β tried), {int((missing['method'] == 'below').sum())} with every run at AU = 0")
+        reasons = [f"{number} {why}" for number, why in (
+            (int((missing["method"] == "above").sum()),
+             "with no run at AU = 0 (the boundary lies above the largest β tried)"),
+            (int((missing["method"] == "below").sum()), "with every run at AU = 0 (it lies below the smallest)"),
+            (int((~missing["method"].isin(["above", "below"])).sum()), "where losing all units does not grow with β")) if number]
+        text += f". In {plural(len(missing), 'group')} the data cannot locate it: {', '.join(reasons)}"
     text += (". A wide range means no run was tried between the last working and the first collapsed β; more "
              f"trials there would narrow it. {_flag_gap(df)}\n\n")
     return text + table(pd.DataFrame(rows)) + boundary_agreement(found, keys)
