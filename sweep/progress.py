@@ -1,8 +1,13 @@
-"""What the user sees while a sweep runs: one tqdm bar over trials, and a results table at the end."""
+"""What the user sees while a sweep runs: one tqdm bar over trials, and a results table at the end.
+
+On a terminal the bar redraws in place (epochs included). Into a file (a SLURM log, `2> log`) a redrawn bar would
+pile up one copy per refresh, so there it is off and each finished trial prints one plain line instead.
+"""
 from __future__ import annotations
 
 import math
 import sys
+import time
 from typing import Any, Callable
 
 import optuna
@@ -21,8 +26,10 @@ class SweepProgress:
 
     def __init__(self, study: optuna.Study, total: int, planned: Callable[[], int] | None = None):
         self.study, self.planned = study, planned  # planned: the total, re-counted after each trial
+        self.live = sys.stderr.isatty()
+        self.started = time.monotonic()
         self.bar = tqdm(total=total, initial=min(total, len(counted(study))), desc=f"sweep {study.study_name}",
-                        unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+                        unit="trial", dynamic_ncols=True, file=sys.stderr, smoothing=0.1, disable=not self.live)
         self.current = ""
         self.counts = ""
         self.warned: set[str] = set()
@@ -43,8 +50,9 @@ class SweepProgress:
         self.bar.set_postfix_str(", ".join(filter(None, [self.counts, self.current])), refresh=True)
 
     def epoch(self, number: int, epoch: int, epochs: int) -> None:
-        self.current = f"trial {number}: epoch {epoch + 1}/{epochs}"
-        self._refresh_postfix()
+        if self.live:
+            self.current = f"trial {number}: epoch {epoch + 1}/{epochs}"
+            self._refresh_postfix()
 
     def trial_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """After each trial this launcher handed out."""
@@ -58,6 +66,10 @@ class SweepProgress:
             what = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
             self.bar.write(f"trial {trial.number} {what}" + (f": {reason}" if reason else ""), file=sys.stderr)
         self._count()
+        if not self.live:
+            minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+            print(f"sweep {study.study_name}: {done}/{self.bar.total} trials, {self.counts}, "
+                  f"{minutes}:{seconds:02d} elapsed", file=sys.stderr, flush=True)
 
     def warn(self, line: str) -> None:
         """A warning line (e.g. W&B switched off) above the bar, each distinct one once."""
