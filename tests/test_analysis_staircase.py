@@ -61,3 +61,17 @@ def test_the_theory_says_why_it_does_not_apply(df):
 @pytest.mark.parametrize("function", theory_figures.THEORY_FIGURES, ids=lambda f: f.__name__)
 def test_figures_render_without_the_theory(df, function):
     assert to_png(function(df), dpi=40).startswith(b"\x89PNG")
+
+
+def test_equal_beta_pairs_keep_the_column_their_rows_differ_by(df):
+    import pandas as pd
+
+    twins = df[(df["reduction"] == "sum") & (df["beta"] == 1.0) & (df["model"] == "vae")
+               & (df["state"] == "COMPLETE")].copy()
+    twins = twins.assign(reduction="mean", beta=1 / 784, number=twins["number"] + 1000)
+    both = pd.concat([df, twins], ignore_index=True)
+    both.attrs = df.attrs
+    text = theory_narrative.equal_beta_findings(both)
+    assert "2 pairs of runs share an effective β" in text
+    header = next(line for line in text.splitlines() if line.startswith("| "))
+    assert "arch" in header and "latent_dim" not in header  # two archs, one latent size

@@ -93,11 +93,11 @@ def equal_beta_findings(df: pd.DataFrame) -> str:
     kl = (pairs["KL sum"] - pairs["KL mean"]).abs()
     au = int((pairs["AU sum"] == pairs["AU mean"]).sum())
     values = sorted({round(v) for v in pairs["effective β"] / pairs["β (mean)"]})
+    same = [key for key in staircase.group_keys(df) if key in pairs and pairs[key].nunique() <= 1]  # not shown
     return (f"**Mean with β is sum with β × D** (D = {', '.join(count(v) for v in values)} values per example): "
             f"{plural(len(pairs), 'pair')} of runs share an effective β under the "
             f"two reductions; their KL differs by at most {fmt(kl.max())} nats and their active units agree in "
-            f"{count(au)} of {count(len(pairs))}.\n\n" + table(pairs.drop(columns=staircase.group_keys(df),
-                                                                             errors="ignore")))
+            f"{count(au)} of {count(len(pairs))}.\n\n" + table(pairs.drop(columns=same, errors="ignore")))
 
 
 def theory_findings(df: pd.DataFrame) -> str:
