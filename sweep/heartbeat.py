@@ -4,7 +4,8 @@ A running trial's launcher records a heartbeat every `heartbeat_seconds`; a tria
 launcher died (or lost the database) and the next launcher that looks fails it and re-queues its parameters.
 A launcher that ran the trial in its own process (`--workers 1`) died with it: that counts as a death of the
 trial's process (`sweep.queue.process_died`), so a trial that kills every launcher taking it ends FAIL after
-`search.max_retries` re-runs. Right after a database outage every launcher's heartbeats are late, so a launcher
+`search.max_retries` re-runs, unless the launcher left a note that a fault of the machine stopped it
+(`sweep.stop_notes`). Right after a database outage every launcher's heartbeats are late, so a launcher
 that has just seen the storage come back waits a grace period before judging others.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import optuna
 
 from common.results import RUNNER
-from sweep import optuna_adapter
+from sweep import optuna_adapter, stop_notes
 from sweep.failures import death_cause
 from sweep.queue import interrupt, process_died
 from sweep.retry import MAX_DELAY_S, StorageUnavailable
@@ -30,7 +31,11 @@ def fail_stale(study: optuna.Study, storage: optuna.storages.BaseStorage, heartb
         return
     for trial_id in optuna_adapter.stale_trial_ids(study):
         trial = storage.get_trial(trial_id)
-        if (trial.user_attrs.get(RUNNER) or {}).get("in_launcher"):
+        runner = trial.user_attrs.get(RUNNER) or {}
+        if runner.get("in_launcher") and stop_notes.take(study.study_name, trial_id, runner):
+            interrupt(study, storage, trial_id, f"trial {trial.number}'s launcher was stopped by a fault of the "
+                      f"machine (the storage unreachable or unwritable)", machine=True)
+        elif runner.get("in_launcher"):
             process_died(study, storage, trial_id, death_cause(None), max_retries)
         else:
             interrupt(study, storage, trial_id,

@@ -28,7 +28,7 @@ from common.cli import EXIT_MACHINE
 from common.errors import MachineFault
 from common.interrupts import blocked_in_children, interrupts_deferred, stop_on_signals, unblock
 from common.machine import usable_cores
-from sweep import optuna_adapter
+from sweep import optuna_adapter, stop_notes
 from sweep.config import SweepConfig
 from sweep.failures import INTERRUPTED_REASON, death_cause
 from sweep.heartbeat import Heartbeat, fail_stale
@@ -82,6 +82,9 @@ def _run_inline(study, storage, config, objective, progress, heartbeat: Heartbea
         trial_id = optuna_adapter.trial_id(trial)
         try:
             frozen = run_trial(study, storage, trial, objective)
+        except StorageUnavailable:  # the trial goes stale: the next launch must not count this as a death
+            stop_notes.leave(study.study_name, trial_id)
+            raise
         finally:
             heartbeat.discard(trial_id)
         progress.trial_done(study, frozen)

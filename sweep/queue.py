@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from common.results import FAIL_REASON, MACHINE_FAULT, RUNNER, WORKER_DEATHS
-from sweep import boundary_search, optuna_adapter
+from sweep import boundary_search, optuna_adapter, stop_notes
 from sweep.config import SweepConfig
 from sweep.failures import classify, died_reason
 from sweep.retry import StorageUnavailable
@@ -81,6 +81,7 @@ def run_trial(study: optuna.Study, storage: optuna.storages.BaseStorage, trial: 
                 if outcome.fault is None:
                     raise
                 # the storage is on the same full disk: the trial goes stale and the next launch re-queues it
+                stop_notes.leave(study.study_name, trial_id)
         if outcome.fault is not None:
             raise outcome.fault from None
         if outcome.stop_sweep:

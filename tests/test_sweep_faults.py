@@ -115,6 +115,7 @@ def test_a_full_disk_stops_the_sweep_with_75_and_the_same_command_then_finishes_
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         after = trials(copied(disk.outside("runs/sweeps.db"), tmp_path / "after.db"), "t")
         assert_each_point_complete_once(after)
+        assert not any(t.user_attrs.get("worker_deaths") for t in after)  # stopped by the machine, not a death
         assert [(t.number, t.datetime_complete) for t in after[:2]] == [(t.number, t.datetime_complete)
                                                                        for t in before[:2]]  # not run again
         assert all(folder_complete(disk.outside(Path(t.user_attrs["artifact_dir"]).relative_to(disk.folder)))
