@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis.findings.effective_beta import boundary_agreement
 from analysis.numbers import count, fmt, plural, span, table
+from analysis.read.frame import finished_vaes
 from common.boundary import locate
 from common.collapse import COLLAPSED, Thresholds
 from common.results import KEY
@@ -47,7 +48,7 @@ def group_keys(df: pd.DataFrame) -> list[str]:
 
 def judged(df: pd.DataFrame) -> pd.DataFrame:
     """Finished VAE runs with recorded active units and an effective β, with `no_units` (the criterion)."""
-    done = df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
+    done = finished_vaes(df)
     units = pd.to_numeric(done[KEY.active_units], errors="coerce")
     done = done[units.notna() & pd.to_numeric(done["effective_beta"], errors="coerce").gt(0)]
     limit = Thresholds(**df.attrs.get("thresholds", {})).active_units_collapsed

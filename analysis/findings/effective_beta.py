@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.numbers import fmt, table
 from analysis.findings.seeds import config_columns
+from analysis.read.frame import finished_vaes
 from common.results import KEY
 
 SAME = 1e-6  # relative difference of two effective β values that are the same number
@@ -25,7 +26,8 @@ PAIR_METRICS = ((KEY.nelbo, "nelbo (nats)"), (KEY.kl, "KL (nats)"), (KEY.active_
 def pairs(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (mean, sum) pair of finished VAE runs alike in every parameter but reduction and β, at the
     same effective β: the shared parameters, both β values and both runs' metrics."""
-    done = df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae") & df["effective_beta"].notna()]
+    done = finished_vaes(df)
+    done = done[done["effective_beta"].notna()]
     keys = [key for key in config_columns(df) if key not in ("beta", "reduction")] + \
         [key for key in ("seed",) if key in df]
     label = done[keys].astype(str).agg("|".join, axis=1) if keys else pd.Series("", index=done.index)

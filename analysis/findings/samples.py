@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.numbers import fmt
+from analysis.read.frame import finished
 from analysis.findings.seeds import config_columns
 from common.collapse import COLLAPSED
 from common.results import stored_key
@@ -33,13 +34,9 @@ SETTLE_SEEDS = (1, 2)  # seeds to add when one training seed per β cannot settl
 
 # --- selection ----------------------------------------------------------------------------------------------
 
-def _finished(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["state"] == "COMPLETE"]
-
-
 def measured(df: pd.DataFrame) -> pd.DataFrame:
     """Finished trials with a sample KID, all measured with one feature extractor (the most frequent one)."""
-    done = _finished(df)
+    done = finished(df)
     if KID not in done or FEATURES not in done:
         return done.iloc[0:0]
     rows = done[done[KID].notna()]
@@ -230,7 +227,7 @@ def answer(df: pd.DataFrame) -> str:
 
 
 def overview(df: pd.DataFrame) -> str:
-    done = _finished(df)
+    done = finished(df)
     rows = measured(df)
     if rows.empty:
         reasons = sorted({str(r) for r in done.get("sample_quality_skipped", pd.Series(dtype=object)).dropna()})

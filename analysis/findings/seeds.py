@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.numbers import fmt
+from analysis.read.frame import finished
 from common.collapse import COLLAPSED
 from common.results import KEY
 
@@ -26,7 +27,7 @@ def config_columns(df: pd.DataFrame) -> list[str]:
 
 def configurations(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration of the finished trials (see the module docstring)."""
-    done = df[df["state"] == "COMPLETE"]
+    done = finished(df)
     keys = config_columns(df)
     if done.empty or not keys:
         return pd.DataFrame(columns=[*keys, "runs", "collapsed", "verdict", "seeds collapsed"])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.findings.seeds import config_columns
+from analysis.read.frame import finished_vaes as finished_vae_rows
 from common.results import KEY
 
 AXIS = ("beta", "reduction", "model")  # not group keys: β and reduction make effective β; only VAEs are used
@@ -24,7 +25,8 @@ METHODS = ("bracket", "overlap", "above", "below")
 
 
 def finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:
-    done = frame[(frame["state"] == "COMPLETE") & (frame["model"].fillna("vae") != "ae")]
+    """Finished VAEs with active units and an effective β recorded: the runs a staircase is read from."""
+    done = finished_vae_rows(frame)
     return done[done[KEY.active_units].notna() & (done["effective_beta"] > 0)]
 
 

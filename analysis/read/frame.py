@@ -43,6 +43,17 @@ class TrialRecord:
     study: str | None = None  # W&B group, when runs of several groups are read together
 
 
+def finished(frame: pd.DataFrame) -> pd.DataFrame:
+    """The trials that finished (Optuna state COMPLETE)."""
+    return frame[frame["state"] == "COMPLETE"]
+
+
+def finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The finished trials that are VAEs (an AE has no KL term; a missing model is a VAE)."""
+    done = finished(frame)
+    return done[done["model"].fillna("vae") != "ae"]
+
+
 def to_float(value: Any) -> float:
     if value is None or isinstance(value, (list, dict, tuple)):
         return math.nan

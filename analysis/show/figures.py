@@ -29,6 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from analysis.show.axes import (MAX_LEVELS, empty_panel, label_stacks, log_colorbar, log_x,  # noqa: E402
                                 stack_note, stacks)
 from analysis.findings.boundary import boundaries, judged  # noqa: E402
+from analysis.read.frame import finished, finished_vaes  # noqa: E402
 from common.collapse import Thresholds  # noqa: E402
 from analysis.show.images import reconstruction_grid  # noqa: E402
 from common.results import KEY  # noqa: E402
@@ -48,13 +49,8 @@ def to_png(fig: Figure, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def finished(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["state"] == "COMPLETE"]
-
-
 def vaes(frame: pd.DataFrame) -> pd.DataFrame:
-    done = finished(frame)
-    return done[done["model"].fillna("vae") != "ae"].copy()
+    return finished_vaes(frame).copy()
 
 
 def _thresholds(frame: pd.DataFrame) -> Thresholds:

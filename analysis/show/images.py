@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.numbers import fmt
+from analysis.read.frame import finished
 from common.results import ARTIFACT_DIR, IMAGE_OUTPUTS_SKIPPED, KEY
 
 NPZ = "reconstructions.npz"
@@ -100,7 +101,7 @@ def pick_runs(frame: pd.DataFrame, max_runs: int = 6) -> list[dict]:
 
 def reconstruction_grid(frame: pd.DataFrame, n_images: int = 8, max_runs: int = 6) -> Figure:
     """Originals on top, then the reconstructions of collapsed runs next to healthy ones (and the AE)."""
-    runs = pick_runs(frame[frame["state"] == "COMPLETE"], max_runs)
+    runs = pick_runs(finished(frame), max_runs)
     loaded = [(row, load_reconstructions(row.get(ARTIFACT_DIR), n_images)) for row in runs]
     loaded = [(row, images) for row, images in loaded if images is not None]
     fig = Figure(figsize=(1.2 * n_images + 2.5, 1.3 * (len(loaded) + 1) + 0.5), layout="constrained")

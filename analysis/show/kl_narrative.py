@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.numbers import fmt, plural, span, values
-from analysis.show.narrative import finished_vaes
+from analysis.read.frame import finished_vaes
 from common.collapse import COLLAPSED, HEALTHY
 from common.results import KEY
 

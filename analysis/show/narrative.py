@@ -15,14 +15,11 @@ from analysis.findings.boundary import findings as boundary_findings
 from common.collapse import COLLAPSED, HEALTHY, PARTIAL, Thresholds
 from analysis.numbers import count, fmt, fmt_info, levels, plural, span, table, values
 from analysis.findings.seeds import seed_summary
+from analysis.read.frame import finished, finished_vaes
 from common.results import FAIL_REASON, KEY
 
 
 _values, _levels, _span, _plural = values, levels, span, plural
-
-
-def finished_vaes(df: pd.DataFrame) -> pd.DataFrame:
-    return df[(df["state"] == "COMPLETE") & (df["model"].fillna("vae") != "ae")]
 
 
 def overview(df: pd.DataFrame) -> str:
@@ -243,7 +240,7 @@ def _match(vae: pd.DataFrame, ae: pd.DataFrame) -> pd.DataFrame:
 
 def blur_comparison(df: pd.DataFrame) -> str:
     """How much blurrier VAE reconstructions are than AE ones, and why."""
-    done = df[df["state"] == "COMPLETE"]
+    done = finished(df)
     ae, vae = done[done["model"] == "ae"], finished_vaes(df)
     why = ("\n\n**Why VAEs blur more.** The decoder is trained on z sampled from q(z|x), whose variance the KL "
            "term keeps wide; nearby codes of different images overlap, so for a given z the likelihood-optimal "

@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis.numbers import count, fmt, fmt_info
 from analysis.findings.seeds import config_columns, configurations
+from analysis.read.frame import finished_vaes
 from common.results import KEY
 
 MAX_ROWS = 40
@@ -18,13 +19,9 @@ STYLE = ("<style>.vs-table td, .vs-table th {white-space: nowrap; padding: 2px 6
 INFO_COLUMNS = (KEY.mutual_info, "mutual_info")
 
 
-def _finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[(frame["state"] == "COMPLETE") & (frame["model"].fillna("vae") != "ae")]
-
-
 def kl_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     """Trials × dims, each trial's per-dim KL sorted from largest to smallest (NaN-padded); index = trial label."""
-    data = _finished_vaes(frame)
+    data = finished_vaes(frame)
     data = data[data["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray)).astype(bool)]
     data = data.sort_values(["reduction", "beta", "latent_dim", "arch", "number"], na_position="last")
     width = max((len(value) for value in data["kl_per_dim"]), default=0)
@@ -41,7 +38,7 @@ def kl_selection(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> tuple[pd.Data
     matrix = kl_matrix(frame)
     if len(matrix) <= max_rows:
         return matrix, f"all {count(len(matrix))} VAE trials"
-    data = _finished_vaes(frame)
+    data = finished_vaes(frame)
     data = data[data["kl_per_dim"].map(lambda value: isinstance(value, np.ndarray)).astype(bool)]
     rows, labels = [], []
     for (arch, latent, status), part in data.groupby(["arch", "latent_dim", "status"], sort=True):
