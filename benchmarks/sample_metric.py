@@ -70,7 +70,7 @@ def validate(root: Path, classifier_seeds: list[int]) -> str:
     if not trials:
         return f"no saved trials under {root}"
     config = next(iter(trials.values()))["config"]
-    grey = quality.grey_splits(data.load_splits(config))
+    grey = data.load_splits(config).unbinarized()
     n = min(len(grey.test), quality.MAX_SAMPLES)
     samples = _decode(trials, max(SIZE_FACTORS) * n)
     healthy = [name for name, t in trials.items() if t["status"] == HEALTHY]

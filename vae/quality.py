@@ -18,6 +18,7 @@ Formulas, validation and limits: docs/samples.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -107,12 +108,6 @@ def single_threaded_blas():
     return threadpool_limits(1, user_api="blas")
 
 
-def grey_splits(splits: data.Splits) -> data.Splits:
-    """The images the classifier and the metrics see: the trial's own splits without binarization (index views of
-    the stored data: indexing one gives float32 in [0, 1])."""
-    return splits.unbinarized()
-
-
 def mean_image(part: data.Part, chunk: int = data.CHUNK_ROWS) -> np.ndarray:
     """The average image of a split, read a chunk of rows at a time (no float copy of the whole split)."""
     total = sum(part[start:start + chunk].astype(np.float64).sum(axis=0) for start in range(0, len(part), chunk))
@@ -154,20 +149,22 @@ def _test_part(grey: data.Splits, seed: int) -> np.ndarray:
 
 def make(grey: data.Splits, num_classes: int, seed: int) -> classifier.Classifier:
     """Train the classifier, fix its feature scale (unit mean square on the test images) and score the ladder."""
+    return make_reference(grey, num_classes, seed).classifier
+
+
+def make_reference(grey: data.Splits, num_classes: int, seed: int) -> Reference:
+    """`make`, returning the Reference it built on the way (the test features are not computed twice)."""
     trained = classifier.train(grey.train, grey.train_labels, grey.test, grey.test_labels, num_classes)
     raw = trained.features(_test_part(grey, seed)).astype(np.float64)
     scale = np.float64(np.sqrt(np.mean(np.sum(raw ** 2, axis=1)) / raw.shape[1]))
-    trained = classifier.Classifier(trained.weights, trained.accuracy, trained.train_examples, trained.epochs,
-                                    {"feature_scale": scale})
-    ref = assemble(trained, grey, num_classes, seed, raw)
+    ref = assemble(dataclasses.replace(trained, extras={"feature_scale": scale}), grey, num_classes, seed, raw)
     held = _subsample(len(grey.val), MAX_SAMPLES, seed + 1)
     rungs = ladder.rung_images(grey.val[held], grey.val_labels[held], mean_image(grey.train))
     with single_threaded_blas():
         scores = [ref.score(ref.features(rungs[name]), seed) for name in ladder.RUNGS]
     extras = {"feature_scale": scale, "ladder_kid": np.array([score["kid"] for score in scores]),
-              "ladder_kid_std": np.array([score["kid_std"] for score in scores]),
-              "ladder_fd": np.array([score["fd"] for score in scores])}
-    return classifier.Classifier(trained.weights, trained.accuracy, trained.train_examples, trained.epochs, extras)
+              "ladder_kid_std": np.array([score["kid_std"] for score in scores])}
+    return dataclasses.replace(ref, classifier=dataclasses.replace(trained, extras=extras))
 
 
 def assemble(trained: classifier.Classifier, grey: data.Splits, num_classes: int, seed: int,
@@ -175,7 +172,7 @@ def assemble(trained: classifier.Classifier, grey: data.Splits, num_classes: int
     """The Reference of a classifier with its feature scale: the test features, their kernel and statistics."""
     with single_threaded_blas():
         raw = trained.features(_test_part(grey, seed)) if raw_test is None else raw_test
-        test = raw / float(trained.extras["feature_scale"])
+        test = raw.astype(np.float64) / float(trained.extras["feature_scale"])  # as `make_reference` scores the ladder
         mean, cov = feature_stats(test)
         return Reference(trained, test, polynomial_kernel(test, test), mean, cov, num_classes)
 
@@ -197,12 +194,18 @@ def reference(config: TrialConfig, splits: data.Splits) -> Reference:
     key = split_key(config)
     text = json.dumps(key, sort_keys=True)
     if text not in _REFERENCES:
-        grey = grey_splits(splits)
+        grey = splits.unbinarized()
         classes, seed = num_classes(grey), config.seed + SAMPLE_SEED_OFFSET
-        trained = classifier.load_or_train(key, lambda: make(grey, classes, seed))
+        fresh: list[Reference] = []  # filled when this process trains the classifier
+
+        def train() -> classifier.Classifier:
+            fresh.append(make_reference(grey, classes, seed))
+            return fresh[0].classifier
+
+        trained = classifier.load_or_train(key, train)
         if len(_REFERENCES) >= REFERENCES_KEPT:
             _REFERENCES.pop(next(iter(_REFERENCES)))
-        _REFERENCES[text] = assemble(trained, grey, classes, seed)
+        _REFERENCES[text] = fresh[0] if fresh else assemble(trained, grey, classes, seed)
     return _REFERENCES[text]
 
 
