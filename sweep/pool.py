@@ -14,6 +14,7 @@ to do waits for trials that other launchers are running (they finish, or go stal
 from __future__ import annotations
 
 import ctypes
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -98,6 +99,7 @@ class _Pool:
         self.context = multiprocessing.get_context("spawn")
         self.threads = max(1, usable_cores() // size)
         self.size = size
+        self.settled = True  # a trial of ours ended (or none was handed out yet): hand out trials again
         self.workers: list = []
         self.busy: dict[Any, int] = {}  # worker -> trial id
 
@@ -129,23 +131,16 @@ class _Pool:
             self._stop_workers()
 
     def _loop(self) -> None:
+        planned_at = -math.inf
         while True:
-            fail_stale(self.study, self.storage, self.config.heartbeat_seconds, self.config.search.max_retries)
-            for worker in [w for w in self.workers if w not in self.busy]:
-                with interrupts_deferred():  # a trial taken is a trial recorded as ours
-                    trial = next_trial(self.study, self.storage, self.config)
-                    if trial is None:
-                        break
-                    trial_id = optuna_adapter.trial_id(trial)
-                    self.heartbeat.add(trial_id)
-                    try:
-                        worker[1].send(trial_id)
-                    except (OSError, ValueError):  # it died while idle: a fresh one takes the trial
-                        worker = self._restart(worker)
-                        worker[1].send(trial_id)
-                    self.busy[worker] = trial_id
+            # Hand out trials (which reads the study, and in a boundary search re-plans every group) only when a
+            # trial of ours ended or a heartbeat interval passed: not on every epoch message of a busy worker.
+            if self.settled or time.monotonic() - planned_at >= self.config.heartbeat_seconds:
+                self._plan()
+                planned_at, self.settled = time.monotonic(), False
             if not self.busy:
                 if _wait_for_others(self.study, self.config, self.progress):
+                    self.settled = True
                     continue
                 return
             ends = {w[1]: w for w in self.busy} | {w[0].sentinel: w for w in self.busy}
@@ -153,6 +148,22 @@ class _Pool:
                 worker = ends[ready]
                 if worker in self.busy:
                     self._receive(worker)
+
+    def _plan(self) -> None:
+        fail_stale(self.study, self.storage, self.config.heartbeat_seconds, self.config.search.max_retries)
+        for worker in [w for w in self.workers if w not in self.busy]:
+            with interrupts_deferred():  # a trial taken is a trial recorded as ours
+                trial = next_trial(self.study, self.storage, self.config)
+                if trial is None:
+                    break
+                trial_id = optuna_adapter.trial_id(trial)
+                self.heartbeat.add(trial_id)
+                try:
+                    worker[1].send(trial_id)
+                except (OSError, ValueError):  # it died while idle: a fresh one takes the trial
+                    worker = self._restart(worker)
+                    worker[1].send(trial_id)
+                self.busy[worker] = trial_id
 
     def _receive(self, worker) -> None:
         process, conn = worker
@@ -168,6 +179,7 @@ class _Pool:
                 elif kind == "warning":
                     self.progress.warn(payload[0])
                 elif kind == "done":
+                    self.settled = True
                     trial_id = self.busy.pop(worker)
                     self.heartbeat.discard(trial_id)
                     self.progress.trial_done(self.study, self.storage.get_trial(trial_id))
@@ -180,6 +192,7 @@ class _Pool:
     def _replace_dead(self, worker) -> None:
         process, _ = worker
         process.join(timeout=1)
+        self.settled = True
         trial_id = self.busy.pop(worker)
         self.heartbeat.discard(trial_id)
         if process_died(self.study, self.storage, trial_id, death_cause(process.exitcode),
