@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Iterator
 
 # Errors of the file system, not of what was written: the disk or quota is full, it is read-only, it is failing.
 MACHINE_ERRNOS = {errno.ENOSPC: "free space on that file system (or choose another --out)",
@@ -32,16 +33,22 @@ class DiskFault(MachineFault):
         self.errno = error.errno
 
 
-def disk_fault(error: BaseException | None, path: str | Path | None = None) -> DiskFault | None:
-    """The `DiskFault` behind `error` (an OSError with a `MACHINE_ERRNOS` code anywhere in its chain), else None."""
+def chain(error: BaseException | None) -> Iterator[BaseException]:
+    """`error`, then its cause or context, and so on (each once: a chain may loop)."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, DiskFault):
-            return error
-        if isinstance(error, OSError) and error.errno in MACHINE_ERRNOS:
-            return DiskFault(error, path)
+        yield error
         error = error.__cause__ or error.__context__
+
+
+def disk_fault(error: BaseException | None, path: str | Path | None = None) -> DiskFault | None:
+    """The `DiskFault` behind `error` (an OSError with a `MACHINE_ERRNOS` code anywhere in its chain), else None."""
+    for link in chain(error):
+        if isinstance(link, DiskFault):
+            return link
+        if isinstance(link, OSError) and link.errno in MACHINE_ERRNOS:
+            return DiskFault(link, path)
     return None
 
 

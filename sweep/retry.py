@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-from common.errors import MachineFault
+from common.errors import MachineFault, chain
 from common.storage_url import mask, scrub
 from common.interrupts import interrupts_deferred
 
@@ -59,22 +59,14 @@ class StorageAway(Exception):
     """Raised inside `deferred()` instead of waiting: the storage is unreachable right now."""
 
 
-def _chain(error: BaseException | None) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        error = error.__cause__ or error.__context__
-
-
 def is_transient(error: BaseException) -> bool:
     """True if the error (or one it was raised from) means the database is away for now."""
     if isinstance(error, (StorageAway, StorageUnavailable)):
         return False
-    messages = " | ".join(str(link).lower() for link in _chain(error))
+    messages = " | ".join(str(link).lower() for link in chain(error))
     if any(fragment in messages for fragment in PERMANENT):
         return False
-    if any(getattr(link, "connection_invalidated", False) for link in _chain(error)):
+    if any(getattr(link, "connection_invalidated", False) for link in chain(error)):
         return True  # SQLAlchemy saw the connection drop
     return any(fragment in messages for fragment in TRANSIENT)
 
@@ -90,7 +82,7 @@ def _unwritable(error: BaseException, url: str) -> StorageUnwritable | None:
 
 def driver_message(error: BaseException) -> str:
     """The first line of the innermost error: what the driver said (not a KeyboardInterrupt being handled)."""
-    innermost = [link for link in _chain(error) if isinstance(link, Exception)][-1]
+    innermost = [link for link in chain(error) if isinstance(link, Exception)][-1]
     text = str(innermost).strip()
     return text.splitlines()[0] if text else type(innermost).__name__
 

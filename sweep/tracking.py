@@ -175,7 +175,7 @@ class TrialRun:
     """One W&B run: per-epoch rows, then a summary of test metrics, a KL-per-dim table/chart and images. Whatever
     W&B raises switches it off (`Tracker.switch_off`); `logged` then says the run is incomplete or missing."""
 
-    def __init__(self, run: Any, tracker: Tracker | None = None):
+    def __init__(self, run: Any, tracker: Tracker):
         self.run, self.tracker = run, tracker
 
     @property
@@ -193,8 +193,6 @@ class TrialRun:
             method(*args)
         except Exception as error:  # noqa: BLE001 - W&B must not take the trial with it
             self.run = None
-            if self.tracker is None:
-                raise
             self.tracker.switch_off(error)
 
     def log_epoch(self, row: dict[str, Any]) -> None:

@@ -109,7 +109,7 @@ def write_latent_scatter(path: Path, model, config: TrialConfig, images: np.ndar
 def recorded_status(folder: Path, config: TrialConfig) -> str | None:
     """The collapse status (`common.collapse`) from the trial's metrics.json; None if it has none."""
     try:
-        recorded = json.loads((folder / "metrics.json").read_text())
+        recorded = json.loads((folder / METRICS_FILE).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(recorded, dict):
