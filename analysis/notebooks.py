@@ -79,10 +79,11 @@ from analysis.show import theory_figures, theory_narrative
 staircase.switch_offs(df).to_csv("staircase.csv", index=False)
 display(Markdown(theory_narrative.staircase_findings(df)))
 show(theory_figures.staircase_figure(df))"""
-THEORY = """display(Markdown(theory_narrative.theory_findings(df)))
-if theory_check.applies(df):
+THEORY = """found = theory_check.check(df)  # once: it re-reads the training split of every qualifying run
+display(Markdown(theory_narrative.theory_findings(df, found)))
+if not isinstance(found, str):
     show(theory_figures.kl_against_theory(df))
-    display(Markdown(theory_narrative.thresholds_table(df)))
+    display(Markdown(theory_narrative.thresholds_table(df, found)))
     show(theory_figures.rate_distortion_against_theory(df))
 display(Markdown(theory_narrative.equal_beta_findings(df)))"""
 KL_TABLE = """tables.kl_matrix(df).to_csv("kl_per_dim.csv")

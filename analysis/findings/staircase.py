@@ -21,7 +21,6 @@ from analysis.read.frame import finished_vaes as finished_vae_rows
 from common.results import KEY
 
 AXIS = ("beta", "reduction", "model")  # not group keys: β and reduction make effective β; only VAEs are used
-METHODS = ("bracket", "overlap", "above", "below")
 
 
 def finished_vaes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -171,10 +171,6 @@ def agreement(comparison: pd.DataFrame, switches: pd.DataFrame) -> dict[str, flo
     }
 
 
-def applies(frame: pd.DataFrame) -> bool:
-    return not isinstance(check(frame), str)
-
-
 def check(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]] | str:
     """(comparison, thresholds, agreement), or why the theory does not apply to this study (a sentence)."""
     runs = staircase.finished_vaes(frame)

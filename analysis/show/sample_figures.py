@@ -8,7 +8,6 @@ where whole series coincide (0 for every collapsed run), is drawn without connec
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from analysis.findings import samples
 from analysis.numbers import fmt
+from analysis.show.figures import to_png
 from common.collapse import COLLAPSED
 from common.results import ARTIFACT_DIR
 from vae import ladder
@@ -31,10 +31,7 @@ DODGE = 1.10  # neighbouring lines are this factor apart along the (log) β axis
 MAX_TICKS = 8  # up to this many distinct effective β: a tick at each
 
 
-def png(figure: Figure, dpi: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
+png = to_png  # the notebooks display each figure as PNG bytes
 
 
 def _figure(width: float, height: float) -> Figure:

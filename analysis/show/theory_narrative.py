@@ -100,9 +100,9 @@ def equal_beta_findings(df: pd.DataFrame) -> str:
             f"{count(au)} of {count(len(pairs))}.\n\n" + table(pairs.drop(columns=same, errors="ignore")))
 
 
-def theory_findings(df: pd.DataFrame) -> str:
+def theory_findings(df: pd.DataFrame, found: tuple | str | None = None) -> str:
     """Whether the exact theory applies and, if it does, the agreement as numbers with the tolerances."""
-    found = theory_check.check(df)
+    found = theory_check.check(df) if found is None else found  # `found`: a `check(df)` already made
     if isinstance(found, str):
         return ("The exact linear-Gaussian answer applies to runs with `arch: linear`, `likelihood: gaussian` "
                 "(fixed σ), `gaussian_mean: identity`, `free_bits: 0` and `binarize: none` (docs/theory.md; "
@@ -163,9 +163,9 @@ def _factor(ratio: float) -> float:
     return math.exp(abs(math.log(ratio))) if ratio and math.isfinite(ratio) and ratio > 0 else math.nan
 
 
-def thresholds_table(df: pd.DataFrame) -> str:
+def thresholds_table(df: pd.DataFrame, found: tuple | str | None = None) -> str:
     """The switch-off thresholds per unit, measured against exact (Markdown); empty when the theory does not apply."""
-    found = theory_check.check(df)
+    found = theory_check.check(df) if found is None else found
     if isinstance(found, str):
         return ""
     switches = found[1]
