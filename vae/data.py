@@ -176,10 +176,18 @@ def check_values(stored: Stored, config: TrialConfig) -> None:
 def stored_shape(dataset: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) of the stored examples, without loading them (an npz: from its header)."""
     if dataset.startswith("npz:"):
-        header = _load_npz(Path(dataset[4:]), header_only=True)
-        return header.images.shape, header.images.dtype
+        path = Path(dataset[4:])
+        stat = path.stat() if path.is_file() else None
+        return _npz_shape(path, stat.st_mtime_ns if stat else None, stat.st_size if stat else None)
     shape, dtype = KNOWN_SHAPES[dataset]
     return shape, np.dtype(dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _npz_shape(path: Path, mtime_ns: int | None, size: int | None) -> tuple[tuple[int, ...], np.dtype]:
+    """An npz's header, read once per version of the file (the launcher sizes workers from it many times)."""
+    header = _load_npz(path, header_only=True)
+    return header.images.shape, header.images.dtype
 
 
 @functools.lru_cache(maxsize=len(SMALL_BUILTIN))
